@@ -1,0 +1,309 @@
+//! Float formatting and parsing as Go's `strconv` does it, so that encoders
+//! write the same bytes as the Go client and `expfmt`.
+
+use std::fmt::Write as _;
+
+/// The shortest decimal digits of a finite, non-zero `|v|` and its decimal
+/// point position: `|v| = 0.DIGITS * 10^point`.
+struct Decimal {
+    buf: [u8; 32],
+    len: usize,
+    point: i32,
+}
+
+impl Decimal {
+    fn of(v: f64) -> Decimal {
+        // Rust's `{:e}` prints the shortest round-tripping digits, as Go's
+        // `strconv` with precision -1 does.
+        let mut s = StackStr::default();
+        let _ = write!(s, "{:e}", v.abs());
+        let text = s.as_str();
+        let (mantissa, exp) = text.split_once('e').unwrap_or((text, "0"));
+        let exp: i32 = exp.parse().unwrap_or(0);
+        let mut d = Decimal {
+            buf: [0; 32],
+            len: 0,
+            point: exp + 1,
+        };
+        for b in mantissa.bytes().filter(u8::is_ascii_digit) {
+            d.buf[d.len] = b;
+            d.len += 1;
+        }
+        d
+    }
+
+    fn digits(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+struct StackStr {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl Default for StackStr {
+    fn default() -> StackStr {
+        StackStr { buf: [0; 32], len: 0 }
+    }
+}
+
+impl StackStr {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl std::fmt::Write for StackStr {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        if end > self.buf.len() {
+            return Err(std::fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Go's `strconv.FormatFloat(v, 'e', -1, 64)` body for a finite non-zero
+/// value: `d.ddde±XX`, at least two exponent digits.
+fn write_e(out: &mut Vec<u8>, d: &Decimal) {
+    let digits = d.digits();
+    out.push(digits[0]);
+    if digits.len() > 1 {
+        out.push(b'.');
+        out.extend_from_slice(&digits[1..]);
+    }
+    let exp = d.point - 1;
+    out.push(b'e');
+    out.push(if exp < 0 { b'-' } else { b'+' });
+    let exp = exp.unsigned_abs();
+    if exp < 10 {
+        out.push(b'0');
+    }
+    let _ = write!(VecWriter(out), "{exp}");
+}
+
+/// Go's `%f` body with exactly the digits needed.
+fn write_f(out: &mut Vec<u8>, d: &Decimal) {
+    let digits = d.digits();
+    if d.point <= 0 {
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', d.point.unsigned_abs() as usize));
+        out.extend_from_slice(digits);
+    } else {
+        let point = d.point as usize;
+        if digits.len() <= point {
+            out.extend_from_slice(digits);
+            out.extend(std::iter::repeat_n(b'0', point - digits.len()));
+        } else {
+            out.extend_from_slice(&digits[..point]);
+            out.push(b'.');
+            out.extend_from_slice(&digits[point..]);
+        }
+    }
+}
+
+struct VecWriter<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for VecWriter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Writes the special values as Go's `strconv` spells them; false if `v` is finite.
+fn write_special(out: &mut Vec<u8>, v: f64) -> bool {
+    if v.is_nan() {
+        out.extend_from_slice(b"NaN");
+    } else if v == f64::INFINITY {
+        out.extend_from_slice(b"+Inf");
+    } else if v == f64::NEG_INFINITY {
+        out.extend_from_slice(b"-Inf");
+    } else {
+        return false;
+    }
+    true
+}
+
+/// `strconv.FormatFloat(v, 'g', -1, 64)`: what Go's `expfmt` text encoder
+/// writes for sample values, `le` and `quantile` labels.
+pub(crate) fn write_g(out: &mut Vec<u8>, v: f64) {
+    if write_special(out, v) {
+        return;
+    }
+    if v.is_sign_negative() {
+        out.push(b'-');
+    }
+    if v == 0.0 {
+        out.push(b'0');
+        return;
+    }
+    let d = Decimal::of(v);
+    // With the shortest precision Go switches to %e below 1e-4 or from 1e6 up.
+    let exp = d.point - 1;
+    if exp < -4 || exp >= 6 {
+        write_e(out, &d);
+    } else {
+        write_f(out, &d);
+    }
+}
+
+/// `strconv.FormatFloat(v, 'f', -1, 64)`: never an exponent.
+pub(crate) fn write_f_shortest(out: &mut Vec<u8>, v: f64) {
+    if write_special(out, v) {
+        return;
+    }
+    if v.is_sign_negative() {
+        out.push(b'-');
+    }
+    if v == 0.0 {
+        out.push(b'0');
+        return;
+    }
+    write_f(out, &Decimal::of(v));
+}
+
+/// Go's `encoding/json` float: `%f` for 1e-6 <= |v| < 1e21, else `%e` with
+/// the exponent's leading zero dropped (`1e-7`, `1e+21`). The caller handles
+/// non-finite values, which Go's JSON cannot write.
+pub(crate) fn write_json(out: &mut Vec<u8>, v: f64) {
+    debug_assert!(v.is_finite());
+    let abs = v.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        if v.is_sign_negative() {
+            out.push(b'-');
+        }
+        let start = out.len();
+        write_e(out, &Decimal::of(v));
+        // "e-07" -> "e-7", as Go's encoder cleans it up.
+        let n = out.len();
+        if n - start >= 4 && out[n - 4] == b'e' && out[n - 3] == b'-' && out[n - 2] == b'0' {
+            out.remove(n - 2);
+        }
+    } else {
+        write_f_shortest(out, v);
+    }
+}
+
+/// Parses a float as Go's `strconv.ParseFloat(s, 64)` does for exposition
+/// formats: decimal or exponent notation, an optional sign, and the
+/// case-insensitive specials `NaN`, `Inf`, `+Inf`, `-Inf`, `Infinity`.
+pub(crate) fn parse(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    let (sign, rest) = match b.first() {
+        Some(b'+') => (1.0, &s[1..]),
+        Some(b'-') => (-1.0, &s[1..]),
+        _ => (1.0, s),
+    };
+    if rest.eq_ignore_ascii_case("inf") || rest.eq_ignore_ascii_case("infinity") {
+        return Some(sign * f64::INFINITY);
+    }
+    if rest.eq_ignore_ascii_case("nan") {
+        return (b[0] != b'+' && b[0] != b'-').then_some(f64::NAN);
+    }
+    // Rust accepts "inf"/"nan" spellings Go does not; those were handled above,
+    // and only digits, '.', 'e' and signs may reach the std parser.
+    if rest.is_empty()
+        || !rest
+            .bytes()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-' | b'_'))
+    {
+        return None;
+    }
+    // Go allows '_' only between digits in base-prefixed literals; not in decimal.
+    if rest.contains('_') {
+        return None;
+    }
+    s.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(v: f64) -> String {
+        let mut out = Vec::new();
+        write_g(&mut out, v);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn f(v: f64) -> String {
+        let mut out = Vec::new();
+        write_f_shortest(&mut out, v);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn json(v: f64) -> String {
+        let mut out = Vec::new();
+        write_json(&mut out, v);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn g_matches_go() {
+        // Expected strings are what Go's strconv.FormatFloat(v, 'g', -1, 64) prints.
+        let cases = [
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (1.0, "1"),
+            (-1.5, "-1.5"),
+            (0.1, "0.1"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (123456.0, "123456"),
+            (1234567.0, "1.234567e+06"),
+            (1e6, "1e+06"),
+            (1e20, "1e+20"),
+            (1e21, "1e+21"),
+            (1e100, "1e+100"),
+            (5e-324, "5e-324"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (0.30000000000000004, "0.30000000000000004"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (f64::NAN, "NaN"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(g(v), want, "{v:e}");
+        }
+    }
+
+    #[test]
+    fn f_never_uses_an_exponent() {
+        assert_eq!(f(1e21), "1000000000000000000000");
+        assert_eq!(f(1e-7), "0.0000001");
+        assert_eq!(f(0.5), "0.5");
+        assert_eq!(f(250.0), "250");
+        assert_eq!(f(-2.25), "-2.25");
+    }
+
+    #[test]
+    fn json_matches_go() {
+        assert_eq!(json(1.0), "1");
+        assert_eq!(json(0.000001), "0.000001");
+        assert_eq!(json(0.0000001), "1e-7");
+        assert_eq!(json(1e20), "100000000000000000000");
+        assert_eq!(json(1e21), "1e+21");
+        assert_eq!(json(-1.5e-10), "-1.5e-10");
+        assert_eq!(json(0.0), "0");
+    }
+
+    #[test]
+    fn parse_matches_go() {
+        assert_eq!(parse("1"), Some(1.0));
+        assert_eq!(parse("-1.5e3"), Some(-1500.0));
+        assert_eq!(parse("+Inf"), Some(f64::INFINITY));
+        assert_eq!(parse("-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse("Infinity"), Some(f64::INFINITY));
+        assert!(parse("NaN").unwrap().is_nan());
+        assert!(parse("nan").unwrap().is_nan());
+        assert_eq!(parse(".5"), Some(0.5));
+        assert_eq!(parse("5."), Some(5.0));
+        for bad in ["", "+", "abc", "1x", "0x10", "1_000", "+NaN", "1e", "--1"] {
+            assert_eq!(parse(bad), None, "{bad:?}");
+        }
+    }
+}

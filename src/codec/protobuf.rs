@@ -1,0 +1,161 @@
+//! Length-delimited protobuf: a varint length, then a `MetricFamily`, repeated.
+//!
+//! This is what Go's `push` client sends by default
+//! ([`PROTOBUF_CONTENT_TYPE`](crate::format::PROTOBUF_CONTENT_TYPE)). Strings
+//! in the decoded families share memory with the body.
+
+use bytes::{Buf, Bytes};
+use prost::Message;
+
+use super::{DecodeError, Limits, Position};
+use crate::format::Format;
+use crate::model::MetricFamily;
+
+/// Decodes every record of a length-delimited body.
+///
+/// A length prefix that runs past the end of the body, or above
+/// `limits.max_bytes`, is an error naming the record and its offset, raised
+/// before anything of that length is allocated.
+pub fn decode(mut body: Bytes, limits: &Limits) -> Result<Vec<MetricFamily>, DecodeError> {
+    let total = body.len();
+    let mut families = Vec::new();
+    while body.has_remaining() {
+        let index = families.len();
+        let offset = total - body.len();
+        let err = |message: String| {
+            DecodeError::new(Format::Protobuf, Position::Record { index, offset }, message)
+        };
+        let len = prost::encoding::decode_varint(&mut body)
+            .map_err(|_| err("truncated or invalid length prefix".into()))?;
+        if len > limits.max_bytes as u64 {
+            return Err(err(format!(
+                "record length {len} exceeds the limit of {} bytes",
+                limits.max_bytes
+            )));
+        }
+        if len > body.len() as u64 {
+            return Err(err(format!(
+                "record length {len} runs past the end of the body ({} bytes left)",
+                body.len()
+            )));
+        }
+        let record = body.split_to(len as usize);
+        families.push(MetricFamily::decode(record).map_err(|e| err(e.to_string()))?);
+    }
+    Ok(families)
+}
+
+/// Appends `families` to `out`, each with its varint length prefix.
+pub fn encode(families: &[MetricFamily], out: &mut Vec<u8>) {
+    let len: usize = families
+        .iter()
+        .map(|mf| {
+            let n = mf.encoded_len();
+            n + prost::length_delimiter_len(n)
+        })
+        .sum();
+    out.reserve(len);
+    for mf in families {
+        // Cannot fail: `Vec` grows as needed.
+        let _ = mf.encode_length_delimited(out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Counter, LabelPair, Metric, MetricType};
+
+    fn family(name: &str, value: f64) -> MetricFamily {
+        MetricFamily {
+            name: Some(name.into()),
+            help: Some("help".into()),
+            r#type: Some(MetricType::Counter as i32),
+            metric: vec![Metric {
+                label: vec![LabelPair::new("a", "b")],
+                counter: Some(Counter {
+                    value: Some(value),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            unit: None,
+        }
+    }
+
+    fn limits() -> Limits {
+        Limits::default()
+    }
+
+    #[test]
+    fn round_trips_byte_identical() {
+        let fams = vec![family("a_total", 1.0), family("b_total", 2.5)];
+        let mut out = Vec::new();
+        encode(&fams, &mut out);
+        let back = decode(Bytes::from(out.clone()), &limits()).unwrap();
+        assert_eq!(back, fams);
+        let mut again = Vec::new();
+        encode(&back, &mut again);
+        assert_eq!(again, out);
+    }
+
+    #[test]
+    fn empty_body_is_no_families() {
+        assert_eq!(decode(Bytes::new(), &limits()).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn strings_borrow_from_the_body() {
+        let mut out = Vec::new();
+        encode(&[family("a_total", 1.0)], &mut out);
+        let body = Bytes::from(out);
+        let range = body.as_ptr() as usize..body.as_ptr() as usize + body.len();
+        let back = decode(body.clone(), &limits()).unwrap();
+        let name_ptr = back[0].name.as_ref().unwrap().as_ptr() as usize;
+        let label_ptr = back[0].metric[0].label[0].value.as_ref().unwrap().as_ptr() as usize;
+        assert!(range.contains(&name_ptr) && range.contains(&label_ptr));
+    }
+
+    #[test]
+    fn length_past_the_end_names_record_and_offset() {
+        let mut out = Vec::new();
+        encode(&[family("a_total", 1.0)], &mut out);
+        let first = out.len();
+        out.extend_from_slice(&[0x40, 1, 2]); // says 64 bytes, has 2
+        let err = decode(Bytes::from(out), &limits()).unwrap_err();
+        assert_eq!(
+            err.position,
+            Position::Record {
+                index: 1,
+                offset: first
+            }
+        );
+        assert!(err.message.contains("runs past the end"), "{err}");
+    }
+
+    #[test]
+    fn huge_length_is_refused_before_allocating() {
+        // A varint of 2^40: far past any limit.
+        let body = Bytes::from_static(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x20]);
+        let err = decode(body, &limits()).unwrap_err();
+        assert_eq!(err.position, Position::Record { index: 0, offset: 0 });
+        assert!(err.message.contains("exceeds the limit"), "{err}");
+    }
+
+    #[test]
+    fn truncated_prefix_is_an_error() {
+        let err = decode(Bytes::from_static(&[0x80]), &limits()).unwrap_err();
+        assert!(err.message.contains("length prefix"), "{err}");
+    }
+
+    #[test]
+    fn garbage_inside_a_record_is_an_error() {
+        // One record of 2 bytes holding a field key with an invalid wire type.
+        let err = decode(Bytes::from_static(&[0x02, 0x0f, 0x00]), &limits()).unwrap_err();
+        assert_eq!(err.position, Position::Record { index: 0, offset: 0 });
+        assert_eq!(
+            err.to_string(),
+            format!("invalid protobuf body, record 0 at byte 0: {}", err.message)
+        );
+    }
+}

@@ -1,0 +1,41 @@
+//! # pushgate
+//!
+//! Prometheus *push* telemetry as tower middleware: a gateway that receives
+//! pushed metrics, a pusher that sends them, and the codecs between.
+//!
+//! This release carries the foundation: the metric [`model`], every push
+//! [`codec`] (protobuf, Prometheus text, OpenMetrics, JSON, InfluxDB line
+//! protocol), [`Format`] negotiation, and the [`matcher`] and [`transform`]
+//! stages that select and enrich families.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use pushgate::{codec, Format};
+//!
+//! // A push as curl sends it: no Content-Type means Prometheus text.
+//! let format = Format::from_content_type(None).unwrap();
+//! let body = Bytes::from_static(b"# TYPE jobs_total counter\njobs_total{queue=\"a\"} 3\n");
+//! let families = codec::decode(format, body, &codec::Limits::default()).unwrap();
+//!
+//! // Re-encode as length-delimited protobuf, as Go's push client sends it.
+//! let mut out = Vec::new();
+//! codec::encode(Format::Protobuf, &families, &mut out).unwrap();
+//! let back = codec::decode(Format::Protobuf, out.into(), &codec::Limits::default()).unwrap();
+//! assert_eq!(back, families);
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod codec;
+pub mod format;
+pub mod matcher;
+pub mod model;
+pub mod transform;
+
+pub use format::Format;
+
+/// The largest request body read, in bytes (the seed's `DefaultMaxBytes`).
+pub const DEFAULT_MAX_BYTES: usize = 1_024_000;
+
+/// How long servicing a push may take (the seed's `DefaultTimeout`).
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

@@ -1,0 +1,1 @@
+//! Scaffold: replaced by Matcher and Filter.

@@ -1,0 +1,1 @@
+//! Scaffold: replaced by Transformer and the seed transformers.
