@@ -7,7 +7,7 @@
 use bytes::{Buf, Bytes};
 use prost::Message;
 
-use super::{DecodeError, Limits, Position};
+use super::{wire, DecodeError, Limits, Position};
 use crate::format::Format;
 use crate::model::MetricFamily;
 
@@ -39,8 +39,12 @@ pub fn decode(mut body: Bytes, limits: &Limits) -> Result<Vec<MetricFamily>, Dec
                 body.len()
             )));
         }
+        let start = total - body.len();
         let record = body.split_to(len as usize);
-        families.push(MetricFamily::decode(record).map_err(|e| err(e.to_string()))?);
+        let mf = wire::decode_family(&record).map_err(|e| {
+            err(format!("{} at byte {}", e.message, start + e.offset as usize))
+        })?;
+        families.push(mf);
     }
     Ok(families)
 }
