@@ -24,7 +24,8 @@ pub const PROTOBUF_CONTENT_TYPE: &str =
 /// The `Content-Type` of the Prometheus text format.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// The `Content-Type` of OpenMetrics text.
-pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 /// The `Content-Type` of the JSON format.
 pub const JSON_CONTENT_TYPE: &str = "application/json";
 /// The `Content-Type` of InfluxDB line protocol.
@@ -192,7 +193,12 @@ mod tests {
 
     #[test]
     fn other_types_are_unsupported() {
-        for h in ["image/png", "text/html", "text/plain; version=9", "application/xml"] {
+        for h in [
+            "image/png",
+            "text/html",
+            "text/plain; version=9",
+            "application/xml",
+        ] {
             let err = Format::from_content_type(Some(h)).unwrap_err();
             assert_eq!(err.0, h);
         }

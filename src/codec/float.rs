@@ -44,7 +44,10 @@ struct StackStr {
 
 impl Default for StackStr {
     fn default() -> StackStr {
-        StackStr { buf: [0; 32], len: 0 }
+        StackStr {
+            buf: [0; 32],
+            len: 0,
+        }
     }
 }
 

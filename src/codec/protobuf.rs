@@ -23,7 +23,11 @@ pub fn decode(mut body: Bytes, limits: &Limits) -> Result<Vec<MetricFamily>, Dec
         let index = families.len();
         let offset = total - body.len();
         let err = |message: String| {
-            DecodeError::new(Format::Protobuf, Position::Record { index, offset }, message)
+            DecodeError::new(
+                Format::Protobuf,
+                Position::Record { index, offset },
+                message,
+            )
         };
         let len = prost::encoding::decode_varint(&mut body)
             .map_err(|_| err("truncated or invalid length prefix".into()))?;
@@ -42,7 +46,11 @@ pub fn decode(mut body: Bytes, limits: &Limits) -> Result<Vec<MetricFamily>, Dec
         let start = total - body.len();
         let record = body.split_to(len as usize);
         let mf = wire::decode_family(&record).map_err(|e| {
-            err(format!("{} at byte {}", e.message, start + e.offset as usize))
+            err(format!(
+                "{} at byte {}",
+                e.message,
+                start + e.offset as usize
+            ))
         })?;
         families.push(mf);
     }
@@ -142,7 +150,13 @@ mod tests {
         // A varint of 2^40: far past any limit.
         let body = Bytes::from_static(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x20]);
         let err = decode(body, &limits()).unwrap_err();
-        assert_eq!(err.position, Position::Record { index: 0, offset: 0 });
+        assert_eq!(
+            err.position,
+            Position::Record {
+                index: 0,
+                offset: 0
+            }
+        );
         assert!(err.message.contains("exceeds the limit"), "{err}");
     }
 
@@ -156,7 +170,13 @@ mod tests {
     fn garbage_inside_a_record_is_an_error() {
         // One record of 2 bytes holding a field key with an invalid wire type.
         let err = decode(Bytes::from_static(&[0x02, 0x0f, 0x00]), &limits()).unwrap_err();
-        assert_eq!(err.position, Position::Record { index: 0, offset: 0 });
+        assert_eq!(
+            err.position,
+            Position::Record {
+                index: 0,
+                offset: 0
+            }
+        );
         assert_eq!(
             err.to_string(),
             format!("invalid protobuf body, record 0 at byte 0: {}", err.message)

@@ -346,9 +346,21 @@ fn metric(r: &mut Reader, m: &mut Metric) -> Result<()> {
                 m.label.push(l);
             }
             2 => r.nested(wire, m.gauge.get_or_insert_with(Default::default), gauge)?,
-            3 => r.nested(wire, m.counter.get_or_insert_with(Default::default), counter)?,
-            4 => r.nested(wire, &mut **m.summary.get_or_insert_with(Default::default), summary)?,
-            5 => r.nested(wire, m.untyped.get_or_insert_with(Default::default), untyped)?,
+            3 => r.nested(
+                wire,
+                m.counter.get_or_insert_with(Default::default),
+                counter,
+            )?,
+            4 => r.nested(
+                wire,
+                &mut **m.summary.get_or_insert_with(Default::default),
+                summary,
+            )?,
+            5 => r.nested(
+                wire,
+                m.untyped.get_or_insert_with(Default::default),
+                untyped,
+            )?,
             6 => m.timestamp_ms = Some(r.i64(wire)?),
             7 => r.nested(
                 wire,
@@ -542,7 +554,11 @@ fn exemplar(r: &mut Reader, e: &mut Exemplar) -> Result<()> {
                 e.label.push(l);
             }
             2 => e.value = Some(r.f64(wire)?),
-            3 => r.nested(wire, e.timestamp.get_or_insert_with(Default::default), timestamp)?,
+            3 => r.nested(
+                wire,
+                e.timestamp.get_or_insert_with(Default::default),
+                timestamp,
+            )?,
             _ => return Ok(false),
         }
         Ok(true)

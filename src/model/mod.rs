@@ -400,8 +400,13 @@ impl prost::Message for LabelPair {
     }
 
     fn encoded_len(&self) -> usize {
-        self.name.as_ref().map_or(0, |v| str_field::encoded_len(1, v))
-            + self.value.as_ref().map_or(0, |v| str_field::encoded_len(2, v))
+        self.name
+            .as_ref()
+            .map_or(0, |v| str_field::encoded_len(1, v))
+            + self
+                .value
+                .as_ref()
+                .map_or(0, |v| str_field::encoded_len(2, v))
     }
 
     fn clear(&mut self) {
@@ -434,8 +439,14 @@ impl prost::Message for MetricFamily {
         ctx: DecodeContext,
     ) -> Result<(), DecodeError> {
         let (r, field) = match tag {
-            1 => (str_field::merge(wire_type, &mut self.name, buf, ctx), "name"),
-            2 => (str_field::merge(wire_type, &mut self.help, buf, ctx), "help"),
+            1 => (
+                str_field::merge(wire_type, &mut self.name, buf, ctx),
+                "name",
+            ),
+            2 => (
+                str_field::merge(wire_type, &mut self.help, buf, ctx),
+                "help",
+            ),
             3 => {
                 let t = self.r#type.get_or_insert(0);
                 (encoding::int32::merge(wire_type, t, buf, ctx), "type")
@@ -444,7 +455,10 @@ impl prost::Message for MetricFamily {
                 encoding::message::merge_repeated(wire_type, &mut self.metric, buf, ctx),
                 "metric",
             ),
-            5 => (str_field::merge(wire_type, &mut self.unit, buf, ctx), "unit"),
+            5 => (
+                str_field::merge(wire_type, &mut self.unit, buf, ctx),
+                "unit",
+            ),
             _ => return encoding::skip_field(wire_type, tag, buf, ctx),
         };
         r.map_err(|mut e| {
@@ -454,14 +468,22 @@ impl prost::Message for MetricFamily {
     }
 
     fn encoded_len(&self) -> usize {
-        self.name.as_ref().map_or(0, |v| str_field::encoded_len(1, v))
-            + self.help.as_ref().map_or(0, |v| str_field::encoded_len(2, v))
+        self.name
+            .as_ref()
+            .map_or(0, |v| str_field::encoded_len(1, v))
+            + self
+                .help
+                .as_ref()
+                .map_or(0, |v| str_field::encoded_len(2, v))
             + self
                 .r#type
                 .as_ref()
                 .map_or(0, |v| encoding::int32::encoded_len(3, v))
             + encoding::message::encoded_len_repeated(4, &self.metric)
-            + self.unit.as_ref().map_or(0, |v| str_field::encoded_len(5, v))
+            + self
+                .unit
+                .as_ref()
+                .map_or(0, |v| str_field::encoded_len(5, v))
     }
 
     fn clear(&mut self) {
@@ -477,7 +499,11 @@ mod tests {
     #[test]
     fn metric_stays_small() {
         // Many tiny metrics in a body must not blow up memory; see module docs.
-        assert!(std::mem::size_of::<Metric>() <= 160, "{}", std::mem::size_of::<Metric>());
+        assert!(
+            std::mem::size_of::<Metric>() <= 160,
+            "{}",
+            std::mem::size_of::<Metric>()
+        );
     }
 
     #[test]

@@ -30,12 +30,21 @@ pub fn timestamp() -> impl Strategy<Value = Timestamp> {
 }
 
 pub fn label_pair() -> impl Strategy<Value = LabelPair> {
-    (option::of(any_str()), option::of(any_str())).prop_map(|(name, value)| LabelPair { name, value })
+    (option::of(any_str()), option::of(any_str()))
+        .prop_map(|(name, value)| LabelPair { name, value })
 }
 
 pub fn exemplar() -> impl Strategy<Value = Exemplar> {
-    (vec(label_pair(), 0..3), option::of(any_f64()), option::of(timestamp()))
-        .prop_map(|(label, value, timestamp)| Exemplar { label, value, timestamp })
+    (
+        vec(label_pair(), 0..3),
+        option::of(any_f64()),
+        option::of(timestamp()),
+    )
+        .prop_map(|(label, value, timestamp)| Exemplar {
+            label,
+            value,
+            timestamp,
+        })
 }
 
 pub fn span() -> impl Strategy<Value = BucketSpan> {
@@ -50,12 +59,14 @@ pub fn bucket() -> impl Strategy<Value = Bucket> {
         option::of(any_f64()),
         option::of(exemplar().prop_map(Box::new)),
     )
-        .prop_map(|(cumulative_count, cumulative_count_float, upper_bound, exemplar)| Bucket {
-            cumulative_count,
-            cumulative_count_float,
-            upper_bound,
-            exemplar,
-        })
+        .prop_map(
+            |(cumulative_count, cumulative_count_float, upper_bound, exemplar)| Bucket {
+                cumulative_count,
+                cumulative_count_float,
+                upper_bound,
+                exemplar,
+            },
+        )
 }
 
 pub fn histogram() -> impl Strategy<Value = Histogram> {
@@ -112,12 +123,14 @@ pub fn summary() -> impl Strategy<Value = Summary> {
         ),
         option::of(timestamp()),
     )
-        .prop_map(|(sample_count, sample_sum, quantile, created_timestamp)| Summary {
-            sample_count,
-            sample_sum,
-            quantile,
-            created_timestamp,
-        })
+        .prop_map(
+            |(sample_count, sample_sum, quantile, created_timestamp)| Summary {
+                sample_count,
+                sample_sum,
+                quantile,
+                created_timestamp,
+            },
+        )
 }
 
 /// Any metric: every field independently present or absent.
@@ -126,7 +139,11 @@ pub fn metric() -> impl Strategy<Value = Metric> {
         vec(label_pair(), 0..4),
         option::of(any_f64().prop_map(|v| Gauge { value: Some(v) })),
         option::of(
-            (option::of(any_f64()), option::of(exemplar().prop_map(Box::new)), option::of(timestamp()))
+            (
+                option::of(any_f64()),
+                option::of(exemplar().prop_map(Box::new)),
+                option::of(timestamp()),
+            )
                 .prop_map(|(value, exemplar, created_timestamp)| Counter {
                     value,
                     exemplar,
