@@ -9,7 +9,8 @@
 //!
 //! * The measurement is the family name.
 //! * The tags are the labels, sorted by name (byte order, as influx's `Tags`
-//!   sort). A label with an empty value is left out, as influx leaves out
+//!   sort; the seed keeps label order, which Prometheus clients keep sorted
+//!   anyway). A label with an empty value is left out, as influx leaves out
 //!   empty tag values; so is one with an empty name, which no parser accepts.
 //! * The fields depend on the family type: `counter`, `gauge` or `value`
 //!   (untyped) for the single-value types; for a summary, one field per
@@ -38,7 +39,8 @@
 //!
 //! A missing value message reads as its zero value, as Go's getters read it:
 //! a counter family's metric without a counter is written as `counter=0`, a
-//! summary without a summary as `count=0,sum=0`. Unknown types are skipped.
+//! summary without a summary as `count=0,sum=0` (where the seed's encoder
+//! would panic on the nil summary or histogram). Unknown types are skipped.
 //!
 //! # Escaping
 //!
@@ -53,9 +55,9 @@
 //! * a line feed or carriage return, which ends the line and has no escape
 //!   in line protocol, is written as the two characters `\n` or `\r`;
 //! * trailing backslashes would escape the delimiter after them, and no
-//!   escape can prevent it, so they are trimmed: a label value `C:\Temp\` is written `C:\Temp`. A tag left empty by this
-//!   is dropped like an empty one; a point whose measurement is left empty is
-//!   skipped.
+//!   escape can prevent it, so they are trimmed: a label value `C:\Temp\`
+//!   is written `C:\Temp`. A tag left empty by this is dropped like an empty
+//!   one; a point whose measurement is left empty is skipped.
 //!
 //! Go's encoder also unescapes `\,` and `\ ` in the family name before
 //! escaping it, so that a name `a\,b` comes back as `a,b`; pushgate escapes
