@@ -1325,6 +1325,10 @@ fn write_escaped(out: &mut Vec<u8>, s: &str, quote: bool) {
 fn write_float(out: &mut Vec<u8>, v: f64) {
     if v == 0.0 {
         out.push(b'0');
+    } else if v.fract() == 0.0 && v.abs() < 1e6 {
+        // Integers below 1e6 are their plain digits under 'g' (counts,
+        // counters): skip the shortest-digits search.
+        write_i64(out, v as i64);
     } else {
         float::write_g(out, v);
     }
@@ -2382,6 +2386,28 @@ untyped_thing{instance="",job="g"} 42
             if !once.contains("NaN") {
                 assert_eq!(back, dec(body));
             }
+        }
+    }
+
+    #[test]
+    fn integer_fast_path_matches_write_g() {
+        let mut values: Vec<f64> = (-2000..2000).map(f64::from).collect();
+        values.extend([
+            999_999.0,
+            -999_999.0,
+            1e6,
+            -1e6,
+            123_456.0,
+            1e6 - 0.5,
+            0.5,
+            -0.0,
+            1e15,
+        ]);
+        for v in values {
+            let (mut fast, mut slow) = (Vec::new(), Vec::new());
+            write_float(&mut fast, v);
+            float::write_g(&mut slow, if v == 0.0 { 0.0 } else { v });
+            assert_eq!(fast, slow, "{v}");
         }
     }
 
