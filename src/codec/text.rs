@@ -935,11 +935,9 @@ impl Decoder<'_> {
         };
         let mut value = None;
         if !special.is_empty() {
-            let mut i = 0;
-            while i < self.labels.len() {
-                let label = self.labels[i];
+            let mut found = false;
+            for label in &self.labels {
                 if self.cur.bytes(label.name) != special {
-                    i += 1;
                     continue;
                 }
                 let text = self.cur.text(label.value);
@@ -950,8 +948,13 @@ impl Decoder<'_> {
                     );
                     return Err(self.cur.err(msg));
                 };
+                // The last one wins, and NaN means none, as in Go.
                 value = Some(v).filter(|v| !v.is_nan());
-                self.labels.remove(i);
+                found = true;
+            }
+            if found {
+                let cur = &self.cur;
+                self.labels.retain(|l| cur.bytes(l.name) != special);
             }
         }
         if self.has_duplicate_names() {
@@ -1880,6 +1883,28 @@ mod tests {
             (line, msg.as_str()),
             (1, "duplicate label names for metric \"m\"")
         );
+    }
+
+    #[test]
+    fn huge_label_sets_stay_near_linear() {
+        let n = 50_000;
+        let les = vec!["le=\"1\""; n].join(",");
+        let distinct: Vec<String> = (0..n).map(|i| format!("l{i}=\"v\"")).collect();
+        let forward = distinct.join(",");
+        let backward = distinct.iter().rev().cloned().collect::<Vec<_>>().join(",");
+        let body = format!(
+            "# TYPE h histogram\nh_bucket{{{les},a=\"b\"}} 3\n# TYPE s summary\ns_sum{{{forward}}} 1\ns_count{{{backward}}} 2\n"
+        );
+        let started = std::time::Instant::now();
+        let f = dec(&body);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        let h = f[0].metric[0].histogram.as_deref().unwrap();
+        assert_eq!(labels(&f[0].metric[0]), [("a", "b")]);
+        assert_eq!(h.bucket.len(), 1);
+        assert_eq!(f[1].metric.len(), 1);
+        assert_eq!(f[1].metric[0].label.len(), n);
+        let dup = format!("m{{{forward},l{}=\"x\"}} 1\n", n / 2);
+        assert_eq!(fail(dup.as_bytes()).0, 1);
     }
 
     #[test]
