@@ -18,6 +18,12 @@
 //!   have a `# HELP` or `# TYPE` line but no samples are dropped, as Go drops
 //!   them.
 //!
+//! Where Go's parser misbehaves, this one does not: a sample of a family
+//! typed `gauge_histogram` is an error (Go returns metrics without values),
+//! a negative or NaN `_count` or bucket count becomes 0 (Go's conversion is
+//! platform-defined), and the whole body must be UTF-8 (Go checks label
+//! values only).
+//!
 //! Names, label values and help text without escapes are slices of the body;
 //! only escaped strings are copied.
 //!
