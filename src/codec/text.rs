@@ -1,17 +1,2522 @@
-//! Scaffold: replaced by the text codec.
+//! The Prometheus text exposition format, version 0.0.4.
+//!
+//! What `curl --data-binary @file` pushes: `# HELP` and `# TYPE` comments,
+//! then one line per sample, `name{label="value",...} value [timestamp]`.
+//!
+//! [`decode`] accepts and rejects what Go's `expfmt.TextParser` (with UTF-8
+//! names allowed) does, with the same 1-based line numbers:
+//!
+//! * the last line must end in a line feed; blanks and tabs may surround
+//!   tokens, but nothing may follow the value except one timestamp;
+//! * `_count`, `_sum` and `_bucket` samples join the summary or histogram
+//!   family that a `# TYPE` line declared for the base name; without one they
+//!   are families of their own, typed untyped like every sample before (or
+//!   without) its `# TYPE` line;
+//! * the lines of one summary or histogram series (its label set without
+//!   `quantile` or `le`) become one [`Metric`], wherever they are in the body;
+//! * families are returned in order of first appearance, and families that
+//!   have a `# HELP` or `# TYPE` line but no samples are dropped, as Go drops
+//!   them.
+//!
+//! Where Go's parser misbehaves, this one does not: a sample of a family
+//! typed `gauge_histogram` is an error (Go returns metrics without values),
+//! a negative or NaN `_count` or bucket count becomes 0 (Go's conversion is
+//! platform-defined), and the whole body must be UTF-8 (Go checks label
+//! values only).
+//!
+//! Names, label values and help text without escapes are slices of the body;
+//! only escaped strings are copied.
+//!
+//! [`encode`] writes what Go's `expfmt.MetricFamilyToText` writes, byte for
+//! byte, and raises its errors (a family without metrics or name, a metric
+//! without the value its family's type needs, an unknown type).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 use bytes::Bytes;
 
-use super::{DecodeError, EncodeError, Position};
+use super::{float, DecodeError, EncodeError, Position};
 use crate::format::Format;
-use crate::model::MetricFamily;
+use crate::model::{
+    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType, Quantile, Str,
+    Summary, Untyped,
+};
 
-/// Decodes a body.
-pub fn decode(_body: Bytes) -> Result<Vec<MetricFamily>, DecodeError> {
-    Err(DecodeError::new(Format::Text, Position::Body, "scaffold"))
+// ---------------------------------------------------------------------------
+// Names
+// ---------------------------------------------------------------------------
+
+const METRIC_START: u8 = 1;
+const METRIC_CONT: u8 = 2;
+const LABEL_START: u8 = 4;
+const LABEL_CONT: u8 = 8;
+
+/// Which name positions each byte may take: `[a-zA-Z_:][a-zA-Z0-9_:]*` for
+/// metric names, `[a-zA-Z_][a-zA-Z0-9_]*` for label names.
+static CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        table[i] = if c.is_ascii_alphabetic() || c == b'_' {
+            METRIC_START | METRIC_CONT | LABEL_START | LABEL_CONT
+        } else if c.is_ascii_digit() {
+            METRIC_CONT | LABEL_CONT
+        } else if c == b':' {
+            METRIC_START | METRIC_CONT
+        } else {
+            0
+        };
+        i += 1;
+    }
+    table
+};
+
+/// Whether `name` is a metric name that needs no quotes (Go's legacy
+/// validation). Go's encoder applies the same test to label names.
+fn is_legacy_name(name: &[u8]) -> bool {
+    match name.split_first() {
+        Some((&first, rest)) => {
+            CLASS[first as usize] & METRIC_START != 0
+                && rest.iter().all(|&b| CLASS[b as usize] & METRIC_CONT != 0)
+        }
+        None => false,
+    }
 }
 
-/// Encodes families.
-pub fn encode(_families: &[MetricFamily], _out: &mut Vec<u8>) -> Result<(), EncodeError> {
-    Err(EncodeError::new(Format::Text, "scaffold"))
+// ---------------------------------------------------------------------------
+// Decoding: reading tokens
+// ---------------------------------------------------------------------------
+
+/// A string read from the body: a range of the body itself, or (when it
+/// had escapes) a range of the line's scratch buffer.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    scratch: bool,
+    start: usize,
+    end: usize,
+}
+
+impl Span {
+    fn body(start: usize, end: usize) -> Span {
+        Span {
+            scratch: false,
+            start,
+            end,
+        }
+    }
+
+    fn is_empty(self) -> bool {
+        self.start == self.end
+    }
+}
+
+/// A label as read from a sample line, before it becomes a [`LabelPair`].
+#[derive(Clone, Copy, Debug)]
+struct RawLabel {
+    name: Span,
+    value: Span,
+}
+
+/// The read position in a body known to be UTF-8.
+struct Cursor<'a> {
+    body: &'a Bytes,
+    buf: &'a [u8],
+    pos: usize,
+    /// The 1-based number of the line being read.
+    line: usize,
+    /// Unescaped strings of the current line.
+    scratch: Vec<u8>,
+}
+
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
+
+    fn at_eol(&self) -> bool {
+        matches!(self.peek(), None | Some(b'\n'))
+    }
+
+    fn skip_blanks(&mut self) {
+        while let Some(b' ' | b'\t') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn err(&self, message: impl Into<String>) -> DecodeError {
+        DecodeError::new(Format::Text, Position::Line(self.line), message)
+    }
+
+    /// The body ended inside a line.
+    fn eof(&self) -> DecodeError {
+        self.err("unexpected end of input (the last line must end with a line feed)")
+    }
+
+    /// The character at `pos`, for messages.
+    fn found(&self, pos: usize) -> String {
+        match self.buf.get(pos) {
+            None => "end of input".to_owned(),
+            Some(b'\n') => "end of line".to_owned(),
+            Some(_) => format!("{:?}", self.char_at(pos)),
+        }
+    }
+
+    fn char_at(&self, pos: usize) -> char {
+        // SAFETY: the body is UTF-8 and callers pass positions of ASCII
+        // delimiters or the byte after one, which start a character.
+        let rest = unsafe { std::str::from_utf8_unchecked(&self.buf[pos..]) };
+        rest.chars().next().unwrap_or('\u{fffd}')
+    }
+
+    fn bytes(&self, s: Span) -> &[u8] {
+        if s.scratch {
+            &self.scratch[s.start..s.end]
+        } else {
+            &self.buf[s.start..s.end]
+        }
+    }
+
+    fn text(&self, s: Span) -> &str {
+        // SAFETY: body spans start and end next to ASCII delimiters of a
+        // UTF-8 body; scratch spans are such spans with ASCII escapes
+        // replaced by ASCII bytes.
+        unsafe { std::str::from_utf8_unchecked(self.bytes(s)) }
+    }
+
+    /// The string as a [`Str`]: a slice of the body, or a copy if unescaped.
+    fn to_str(&self, s: Span) -> Str {
+        let bytes = if s.scratch {
+            Bytes::copy_from_slice(&self.scratch[s.start..s.end])
+        } else {
+            self.body.slice(s.start..s.end)
+        };
+        // SAFETY: as for `text`.
+        unsafe { Str::from_utf8_unchecked(bytes) }
+    }
+
+    /// Reads up to the next blank, tab, line feed or the end of the body.
+    fn token(&mut self) -> Span {
+        let start = self.pos;
+        let end = self.buf[start..]
+            .iter()
+            .position(|&b| matches!(b, b' ' | b'\t' | b'\n'))
+            .map_or(self.buf.len(), |n| start + n);
+        self.pos = end;
+        Span::body(start, end)
+    }
+
+    /// Reads up to the line feed or the end of the body.
+    fn rest_of_line(&mut self) -> Span {
+        let start = self.pos;
+        let end = self.buf[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(self.buf.len(), |n| start + n);
+        self.pos = end;
+        Span::body(start, end)
+    }
+
+    /// An unquoted name of the given classes, or `None` if the current byte
+    /// cannot start one.
+    fn bare_name(&mut self, start_class: u8, cont_class: u8) -> Option<Span> {
+        let start = self.pos;
+        let first = *self.buf.get(start)?;
+        if CLASS[first as usize] & start_class == 0 {
+            return None;
+        }
+        let end = self.buf[start + 1..]
+            .iter()
+            .position(|&b| CLASS[b as usize] & cont_class == 0)
+            .map_or(self.buf.len(), |n| start + 1 + n);
+        self.pos = end;
+        Some(Span::body(start, end))
+    }
+
+    /// A metric name, bare or quoted; `None` if none starts here.
+    fn metric_name(&mut self) -> Result<Option<Span>, DecodeError> {
+        if self.peek() == Some(b'"') {
+            return self.quoted("metric name").map(Some);
+        }
+        Ok(self.bare_name(METRIC_START, METRIC_CONT))
+    }
+
+    /// A label name, bare or quoted; `None` if none starts here.
+    fn label_name(&mut self) -> Result<Option<Span>, DecodeError> {
+        if self.peek() == Some(b'"') {
+            return self.quoted("label name").map(Some);
+        }
+        Ok(self.bare_name(LABEL_START, LABEL_CONT))
+    }
+
+    /// A double-quoted string starting at `pos`, with the escapes `\\`, `\"`
+    /// and `\n`. `what` names it in errors.
+    fn quoted(&mut self, what: &str) -> Result<Span, DecodeError> {
+        let buf = self.buf;
+        let start = self.pos + 1;
+        let mut i = start;
+        // Fast path: no escapes, the string is a slice of the body.
+        loop {
+            match buf.get(i) {
+                None => {
+                    self.pos = i;
+                    return Err(self.eof());
+                }
+                Some(b'"') => {
+                    self.pos = i + 1;
+                    return Ok(Span::body(start, i));
+                }
+                Some(b'\\') => break,
+                Some(b'\n') => {
+                    self.pos = i;
+                    let so_far = self.text(Span::body(start, i));
+                    return Err(self.err(format!("{what} {so_far:?} contains unescaped new-line")));
+                }
+                Some(_) => i += 1,
+            }
+        }
+        let from = self.scratch.len();
+        self.scratch.extend_from_slice(&buf[start..i]);
+        loop {
+            match buf.get(i) {
+                None => {
+                    self.pos = i;
+                    return Err(self.eof());
+                }
+                Some(b'"') => {
+                    self.pos = i + 1;
+                    return Ok(Span {
+                        scratch: true,
+                        start: from,
+                        end: self.scratch.len(),
+                    });
+                }
+                Some(b'\\') => {
+                    let c = match buf.get(i + 1) {
+                        Some(b'\\') => b'\\',
+                        Some(b'"') => b'"',
+                        Some(b'n') => b'\n',
+                        None => {
+                            self.pos = i + 1;
+                            return Err(self.eof());
+                        }
+                        Some(_) => {
+                            self.pos = i + 1;
+                            return Err(self.invalid_escape(i + 1));
+                        }
+                    };
+                    self.scratch.push(c);
+                    i += 2;
+                }
+                Some(b'\n') => {
+                    self.pos = i;
+                    let so_far = self.text(Span {
+                        scratch: true,
+                        start: from,
+                        end: self.scratch.len(),
+                    });
+                    return Err(self.err(format!("{what} {so_far:?} contains unescaped new-line")));
+                }
+                Some(_) => {
+                    let run = buf[i..]
+                        .iter()
+                        .position(|&b| matches!(b, b'"' | b'\\' | b'\n'))
+                        .map_or(buf.len(), |n| i + n);
+                    self.scratch.extend_from_slice(&buf[i..run]);
+                    i = run;
+                }
+            }
+        }
+    }
+
+    fn invalid_escape(&self, pos: usize) -> DecodeError {
+        let c = self.char_at(pos).escape_debug().to_string();
+        self.err(format!("invalid escape sequence '\\{c}'"))
+    }
+
+    /// Help text: the rest of the line, with the escapes `\\`, `\n` and `\"`.
+    fn help_text(&mut self) -> Result<Span, DecodeError> {
+        let buf = self.buf;
+        let start = self.pos;
+        let Some(first) = buf[start..]
+            .iter()
+            .position(|&b| matches!(b, b'\\' | b'\n'))
+            .map(|n| start + n)
+            .filter(|&i| buf[i] == b'\\')
+        else {
+            return Ok(self.rest_of_line());
+        };
+        let from = self.scratch.len();
+        self.scratch.extend_from_slice(&buf[start..first]);
+        let mut i = first;
+        loop {
+            match buf.get(i) {
+                None | Some(b'\n') => break,
+                Some(b'\\') => {
+                    let c = match buf.get(i + 1) {
+                        Some(b'\\') => b'\\',
+                        Some(b'n') => b'\n',
+                        Some(b'"') => b'"',
+                        None => {
+                            self.pos = i + 1;
+                            return Err(self.eof());
+                        }
+                        Some(_) => {
+                            self.pos = i + 1;
+                            return Err(self.invalid_escape(i + 1));
+                        }
+                    };
+                    self.scratch.push(c);
+                    i += 2;
+                }
+                Some(_) => {
+                    let run = buf[i..]
+                        .iter()
+                        .position(|&b| matches!(b, b'\\' | b'\n'))
+                        .map_or(buf.len(), |n| i + n);
+                    self.scratch.extend_from_slice(&buf[i..run]);
+                    i = run;
+                }
+            }
+        }
+        self.pos = i;
+        Ok(Span {
+            scratch: true,
+            start: from,
+            end: self.scratch.len(),
+        })
+    }
+
+    /// The sample value, at `pos`.
+    fn value(&mut self) -> Result<f64, DecodeError> {
+        if self.peek().is_none() {
+            return Err(self.eof());
+        }
+        let token = self.token();
+        let text = self.text(token);
+        float::parse(text).ok_or_else(|| self.err(format!("expected float as value, got {text:?}")))
+    }
+
+    /// The optional timestamp after the value; then the line must end.
+    fn timestamp(&mut self) -> Result<Option<i64>, DecodeError> {
+        if self.at_eol() {
+            return Ok(None);
+        }
+        self.skip_blanks();
+        if self.peek().is_none() {
+            return Err(self.eof());
+        }
+        let token = self.token();
+        let Some(ts) = parse_i64(self.bytes(token)) else {
+            let text = self.text(token);
+            return Err(self.err(format!("expected integer as timestamp, got {text:?}")));
+        };
+        if !self.at_eol() {
+            let rest = self.rest_of_line();
+            let text = self.text(rest);
+            return Err(self.err(format!("spurious string after timestamp: {text:?}")));
+        }
+        Ok(Some(ts))
+    }
+}
+
+/// Go's `strconv.ParseInt(s, 10, 64)`: an optional sign and decimal digits.
+fn parse_i64(s: &[u8]) -> Option<i64> {
+    let (negative, digits) = match s.first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    if negative {
+        // -2^63 is the one magnitude beyond i64::MAX that still fits.
+        (n <= 1 << 63).then(|| (n as i64).wrapping_neg())
+    } else {
+        i64::try_from(n).ok()
+    }
+}
+
+/// A `# TYPE` value, case-insensitively as Go's parser takes it.
+fn parse_type(s: &[u8]) -> Option<MetricType> {
+    const TYPES: [(&str, MetricType); 6] = [
+        ("counter", MetricType::Counter),
+        ("gauge", MetricType::Gauge),
+        ("summary", MetricType::Summary),
+        ("untyped", MetricType::Untyped),
+        ("histogram", MetricType::Histogram),
+        ("gauge_histogram", MetricType::GaugeHistogram),
+    ];
+    TYPES
+        .iter()
+        .find(|(name, _)| s.eq_ignore_ascii_case(name.as_bytes()))
+        .map(|&(_, t)| t)
+}
+
+// ---------------------------------------------------------------------------
+// Decoding: families and grouping
+// ---------------------------------------------------------------------------
+
+/// How a sample name relates to the family it joins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// The name is the family's own name.
+    Own,
+    /// `<base>_bucket` of a histogram: a plain sample of the base family.
+    Bucket,
+    /// `<base>_count` of a summary or histogram.
+    Count,
+    /// `<base>_sum` of a summary or histogram.
+    Sum,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    family: usize,
+    role: Role,
+}
+
+/// Beyond this many metrics, a summary or histogram family finds a series
+/// by hash rather than by comparing each metric.
+const LINEAR_MAX: usize = 8;
+
+/// Beyond this many labels, label sets are compared by sorting.
+const SMALL_SET: usize = 16;
+
+const NONE: u32 = u32::MAX;
+
+/// Hashes `u64` keys that are already hashes.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// Series of a family by label-set hash: a head per hash and a chain
+/// through the metrics that share it.
+#[derive(Default)]
+struct SeriesIndex {
+    heads: HashMap<u64, u32, BuildHasherDefault<IdHasher>>,
+    next: Vec<u32>,
+}
+
+impl SeriesIndex {
+    fn insert(&mut self, hash: u64, metric: usize) {
+        debug_assert_eq!(self.next.len(), metric);
+        let prev = self.heads.insert(hash, metric as u32);
+        self.next.push(prev.unwrap_or(NONE));
+    }
+}
+
+struct Family {
+    mf: MetricFamily,
+    /// The summary or histogram metric the last sample went to.
+    current: Option<usize>,
+    /// Built once a summary or histogram family outgrows [`LINEAR_MAX`].
+    index: Option<SeriesIndex>,
+}
+
+/// Remembers where recent names (as body ranges) resolved, so that runs of
+/// `_bucket` lines resolve without hashing.
+#[derive(Default)]
+struct NameCache {
+    slots: [(usize, usize, usize, Option<Role>); 4],
+    next: usize,
+}
+
+impl NameCache {
+    fn get(&self, buf: &[u8], name: &[u8]) -> Option<Entry> {
+        self.slots.iter().find_map(|&(start, end, family, role)| {
+            let role = role?;
+            (end - start == name.len() && &buf[start..end] == name)
+                .then_some(Entry { family, role })
+        })
+    }
+
+    fn put(&mut self, span: Span, entry: Entry) {
+        self.slots[self.next] = (span.start, span.end, entry.family, Some(entry.role));
+        self.next = (self.next + 1) % self.slots.len();
+    }
+}
+
+struct Decoder<'a> {
+    cur: Cursor<'a>,
+    labels: Vec<RawLabel>,
+    families: Vec<Family>,
+    /// Every name seen, with where it resolved. Resolution never changes
+    /// once made: an existing family of the exact name always wins, and a
+    /// base family's type never changes once set.
+    names: HashMap<Str, Entry>,
+    cache: NameCache,
+    hasher: RandomState,
+}
+
+/// Decodes a text-format body into metric families, in order of first
+/// appearance.
+///
+/// A body that is not UTF-8, or not valid text format, is an error naming the
+/// 1-based line and what was expected there.
+///
+/// ```
+/// use bytes::Bytes;
+/// use pushgate::codec::text;
+///
+/// let body = Bytes::from_static(b"# TYPE rpc summary\nrpc{quantile=\"0.5\"} 3\nrpc_count 7\nrpc_sum 21\n");
+/// let families = text::decode(body).unwrap();
+/// let summary = families[0].metric[0].summary.as_ref().unwrap();
+/// assert_eq!((summary.sample_count, summary.quantile.len()), (Some(7), 1));
+///
+/// let err = text::decode(Bytes::from_static(b"up 1\nup{job=\"a} 1\n")).unwrap_err();
+/// assert_eq!(err.line(), Some(2));
+/// ```
+pub fn decode(body: Bytes) -> Result<Vec<MetricFamily>, DecodeError> {
+    if let Err(e) = std::str::from_utf8(&body) {
+        let valid = &body[..e.valid_up_to()];
+        let line = 1 + valid.iter().filter(|&&b| b == b'\n').count();
+        return Err(DecodeError::new(
+            Format::Text,
+            Position::Line(line),
+            "invalid UTF-8",
+        ));
+    }
+    let mut d = Decoder {
+        cur: Cursor {
+            body: &body,
+            buf: &body,
+            pos: 0,
+            line: 0,
+            scratch: Vec::new(),
+        },
+        labels: Vec::new(),
+        families: Vec::new(),
+        names: HashMap::new(),
+        cache: NameCache::default(),
+        hasher: RandomState::new(),
+    };
+    d.run()?;
+    Ok(d.families
+        .into_iter()
+        .filter(|f| !f.mf.metric.is_empty())
+        .map(|f| f.mf)
+        .collect())
+}
+
+impl Decoder<'_> {
+    fn run(&mut self) -> Result<(), DecodeError> {
+        loop {
+            self.cur.line += 1;
+            self.cur.skip_blanks();
+            match self.cur.peek() {
+                None => return Ok(()),
+                Some(b'\n') => {
+                    self.cur.pos += 1;
+                    continue;
+                }
+                Some(b'#') => self.comment()?,
+                Some(_) => self.sample()?,
+            }
+            if self.cur.peek().is_none() {
+                return Err(self.cur.eof());
+            }
+            self.cur.pos += 1;
+        }
+    }
+
+    /// A `#` line: `# HELP name text`, `# TYPE name type`, or anything else.
+    fn comment(&mut self) -> Result<(), DecodeError> {
+        self.cur.pos += 1;
+        self.cur.skip_blanks();
+        let keyword = self.cur.token();
+        let keyword = self.cur.bytes(keyword);
+        let help = keyword == b"HELP";
+        if !(help || keyword == b"TYPE") || self.cur.at_eol() {
+            self.cur.rest_of_line();
+            return Ok(());
+        }
+        self.cur.skip_blanks();
+        self.cur.scratch.clear();
+        let name = self.cur.metric_name()?;
+        if self.cur.at_eol() {
+            return Ok(());
+        }
+        let name = match name {
+            Some(name) if !name.is_empty() && matches!(self.cur.peek(), Some(b' ' | b'\t')) => name,
+            _ => return Err(self.cur.err("invalid metric name in comment")),
+        };
+        let family = self.resolve(name).family;
+        self.cur.skip_blanks();
+        if self.cur.at_eol() {
+            return Ok(());
+        }
+        let mf = &self.families[family].mf;
+        if help {
+            if mf.help.is_some() {
+                let msg = format!("second HELP line for metric name {:?}", mf.name());
+                return Err(self.cur.err(msg));
+            }
+            let text = self.cur.help_text()?;
+            self.families[family].mf.help = Some(self.cur.to_str(text));
+        } else {
+            if mf.r#type.is_some() {
+                let msg = format!(
+                    "second TYPE line for metric name {:?}, or TYPE reported after samples",
+                    mf.name()
+                );
+                return Err(self.cur.err(msg));
+            }
+            let token = self.cur.rest_of_line();
+            let Some(t) = parse_type(self.cur.bytes(token)) else {
+                let msg = format!("unknown metric type {:?}", self.cur.text(token));
+                return Err(self.cur.err(msg));
+            };
+            self.families[family].mf.set_metric_type(t);
+        }
+        Ok(())
+    }
+
+    /// Finds the family a name belongs to, creating it if there is none, as
+    /// Go's parser does: the family of that exact name; else, for
+    /// `_count`/`_sum`, a summary of the base name; else, for
+    /// `_count`/`_sum`/`_bucket`, a histogram of the base name.
+    fn resolve(&mut self, name: Span) -> Entry {
+        let bytes = self.cur.bytes(name);
+        if !name.scratch {
+            if let Some(entry) = self.cache.get(self.cur.buf, bytes) {
+                return entry;
+            }
+        }
+        let text = self.cur.text(name);
+        let entry = match self.names.get(text) {
+            Some(&entry) => entry,
+            None => {
+                let entry = self.member_of(text).unwrap_or_else(|| {
+                    self.families.push(Family {
+                        mf: MetricFamily {
+                            name: Some(self.cur.to_str(name)),
+                            ..Default::default()
+                        },
+                        current: None,
+                        index: None,
+                    });
+                    Entry {
+                        family: self.families.len() - 1,
+                        role: Role::Own,
+                    }
+                });
+                self.names.insert(self.cur.to_str(name), entry);
+                entry
+            }
+        };
+        if !name.scratch {
+            self.cache.put(name, entry);
+        }
+        entry
+    }
+
+    /// The summary or histogram family a suffixed name belongs to, if any.
+    fn member_of(&self, name: &str) -> Option<Entry> {
+        let strip = |suffix: &str| name.strip_suffix(suffix).filter(|base| !base.is_empty());
+        let (base, role) = if let Some(base) = strip("_count") {
+            (base, Role::Count)
+        } else if let Some(base) = strip("_sum") {
+            (base, Role::Sum)
+        } else if let Some(base) = strip("_bucket") {
+            (base, Role::Bucket)
+        } else {
+            return None;
+        };
+        let entry = self.names.get(base).filter(|e| e.role == Role::Own)?;
+        let wanted = match self.families[entry.family].mf.r#type {
+            Some(t) if t == MetricType::Summary as i32 => role != Role::Bucket,
+            Some(t) => t == MetricType::Histogram as i32,
+            None => false,
+        };
+        wanted.then_some(Entry {
+            family: entry.family,
+            role,
+        })
+    }
+
+    /// A sample line: `name{labels} value [timestamp]`, where the name may
+    /// instead be a quoted string inside the braces.
+    fn sample(&mut self) -> Result<(), DecodeError> {
+        self.cur.scratch.clear();
+        self.labels.clear();
+        let braced = self.cur.peek() == Some(b'{');
+        let mut name = None;
+        if !braced {
+            name = self.cur.metric_name()?.filter(|n| !n.is_empty());
+            if name.is_none() {
+                return Err(self.cur.err("invalid metric name"));
+            }
+            self.cur.skip_blanks();
+        }
+        if self.cur.peek() == Some(b'{') {
+            self.cur.pos += 1;
+            self.label_set(braced, &mut name)?;
+            self.cur.skip_blanks();
+        }
+        let Some(name) = name else {
+            return Err(self.cur.err("invalid metric name"));
+        };
+        let entry = self.resolve(name);
+        let family = &mut self.families[entry.family];
+        let raw_type = *family.mf.r#type.get_or_insert(MetricType::Untyped as i32);
+        let ty = MetricType::try_from(raw_type).unwrap_or(MetricType::Untyped);
+        let special = self.split_labels(ty, name)?;
+        let value = self.cur.value()?;
+        let timestamp = self.cur.timestamp()?;
+        match ty {
+            MetricType::Counter | MetricType::Gauge | MetricType::Untyped => {
+                let mut metric = Metric {
+                    label: self.make_labels(),
+                    timestamp_ms: timestamp,
+                    ..Default::default()
+                };
+                match ty {
+                    MetricType::Counter => {
+                        metric.counter = Some(Counter {
+                            value: Some(value),
+                            ..Default::default()
+                        })
+                    }
+                    MetricType::Gauge => metric.gauge = Some(Gauge { value: Some(value) }),
+                    _ => metric.untyped = Some(Untyped { value: Some(value) }),
+                }
+                self.families[entry.family].mf.metric.push(metric);
+            }
+            MetricType::Summary | MetricType::Histogram => {
+                let index = self.series(entry.family, ty);
+                let metric = &mut self.families[entry.family].mf.metric[index];
+                // Go converts counts with uint64(v); Rust's `as` saturates
+                // where Go's result is platform-defined.
+                if ty == MetricType::Summary {
+                    let s = metric.summary.get_or_insert_with(Default::default);
+                    match (entry.role, special) {
+                        (Role::Count, _) => s.sample_count = Some(value as u64),
+                        (Role::Sum, _) => s.sample_sum = Some(value),
+                        (_, Some(q)) => s.quantile.push(Quantile {
+                            quantile: Some(q),
+                            value: Some(value),
+                        }),
+                        _ => {}
+                    }
+                } else {
+                    let h = metric.histogram.get_or_insert_with(Default::default);
+                    match (entry.role, special) {
+                        (Role::Count, _) => h.sample_count = Some(value as u64),
+                        (Role::Sum, _) => h.sample_sum = Some(value),
+                        (_, Some(le)) => h.bucket.push(Bucket {
+                            upper_bound: Some(le),
+                            cumulative_count: Some(value as u64),
+                            ..Default::default()
+                        }),
+                        _ => {}
+                    }
+                }
+                if timestamp.is_some() {
+                    metric.timestamp_ms = timestamp;
+                }
+            }
+            MetricType::GaugeHistogram => {
+                let msg = format!(
+                    "metric type gauge_histogram of {:?} cannot be read from the text format",
+                    self.cur.text(name)
+                );
+                return Err(self.cur.err(msg));
+            }
+        }
+        Ok(())
+    }
+
+    /// The labels after `{`, up to and including `}`. In a line that starts
+    /// with `{`, one item may be the metric name (usually quoted) instead of
+    /// a label.
+    fn label_set(&mut self, braced: bool, name: &mut Option<Span>) -> Result<(), DecodeError> {
+        loop {
+            self.cur.skip_blanks();
+            if self.cur.peek() == Some(b'}') {
+                self.cur.pos += 1;
+                return Ok(());
+            }
+            let token = self.cur.label_name()?.filter(|n| !n.is_empty());
+            let Some(label) = token else {
+                let msg = match name {
+                    Some(n) => format!("invalid label name for metric {:?}", self.cur.text(*n)),
+                    None => "invalid label name".to_owned(),
+                };
+                return Err(self.cur.err(msg));
+            };
+            self.cur.skip_blanks();
+            match self.cur.peek() {
+                Some(b'=') => self.cur.pos += 1,
+                Some(c @ (b',' | b'}')) if braced => {
+                    if name.is_some() {
+                        return Err(self.cur.err("multiple metric names"));
+                    }
+                    *name = Some(label);
+                    self.cur.pos += 1;
+                    if c == b'}' {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                _ if braced => {
+                    let msg = format!(
+                        "unexpected end of metric name {:?}, found {}",
+                        self.cur.text(label),
+                        self.cur.found(self.cur.pos)
+                    );
+                    return Err(self.cur.err(msg));
+                }
+                _ => {
+                    let msg = format!(
+                        "expected '=' after label name, found {}",
+                        self.cur.found(self.cur.pos)
+                    );
+                    return Err(self.cur.err(msg));
+                }
+            }
+            if self.cur.bytes(label) == b"__name__" {
+                return Err(self.cur.err("label name \"__name__\" is reserved"));
+            }
+            self.cur.skip_blanks();
+            if self.cur.peek() != Some(b'"') {
+                let msg = format!(
+                    "expected '\"' at start of label value, found {}",
+                    self.cur.found(self.cur.pos)
+                );
+                return Err(self.cur.err(msg));
+            }
+            let value = self.cur.quoted("label value")?;
+            self.labels.push(RawLabel { name: label, value });
+            self.cur.skip_blanks();
+            match self.cur.peek() {
+                Some(b',') => self.cur.pos += 1,
+                Some(b'}') => {
+                    self.cur.pos += 1;
+                    return Ok(());
+                }
+                _ => {
+                    let msg = format!(
+                        "unexpected end of label value {:?}, expected ',' or '}}'",
+                        self.cur.text(value)
+                    );
+                    return Err(self.cur.err(msg));
+                }
+            }
+        }
+    }
+
+    /// Takes a summary's `quantile` or a histogram's `le` label out of the
+    /// labels and parses it (`None` if absent or NaN, which Go ignores), then
+    /// checks the remaining label names for duplicates.
+    fn split_labels(&mut self, ty: MetricType, name: Span) -> Result<Option<f64>, DecodeError> {
+        let special: &[u8] = match ty {
+            MetricType::Summary => b"quantile",
+            MetricType::Histogram => b"le",
+            _ => b"",
+        };
+        let mut value = None;
+        if !special.is_empty() {
+            let mut found = false;
+            for label in &self.labels {
+                if self.cur.bytes(label.name) != special {
+                    continue;
+                }
+                let text = self.cur.text(label.value);
+                let Some(v) = float::parse(text) else {
+                    let msg = format!(
+                        "expected float as value for '{}' label, got {text:?}",
+                        self.cur.text(label.name)
+                    );
+                    return Err(self.cur.err(msg));
+                };
+                // The last one wins, and NaN means none, as in Go.
+                value = Some(v).filter(|v| !v.is_nan());
+                found = true;
+            }
+            if found {
+                let cur = &self.cur;
+                self.labels.retain(|l| cur.bytes(l.name) != special);
+            }
+        }
+        if self.has_duplicate_names() {
+            let msg = format!("duplicate label names for metric {:?}", self.cur.text(name));
+            return Err(self.cur.err(msg));
+        }
+        Ok(value)
+    }
+
+    fn has_duplicate_names(&self) -> bool {
+        let labels = &self.labels;
+        if labels.len() <= SMALL_SET {
+            return (1..labels.len()).any(|i| {
+                let name = self.cur.bytes(labels[i].name);
+                labels[..i].iter().any(|l| self.cur.bytes(l.name) == name)
+            });
+        }
+        let mut names: Vec<&[u8]> = labels.iter().map(|l| self.cur.bytes(l.name)).collect();
+        names.sort_unstable();
+        names.windows(2).any(|w| w[0] == w[1])
+    }
+
+    fn make_labels(&self) -> Vec<LabelPair> {
+        self.labels
+            .iter()
+            .map(|l| LabelPair {
+                name: Some(self.cur.to_str(l.name)),
+                value: Some(self.cur.to_str(l.value)),
+            })
+            .collect()
+    }
+
+    /// The index of the summary or histogram metric with the current label
+    /// set, created if the family has none yet.
+    fn series(&mut self, family: usize, ty: MetricType) -> usize {
+        let cur = &self.cur;
+        let labels = &self.labels;
+        let f = &mut self.families[family];
+        if let Some(i) = f.current {
+            if same_set(cur, &f.mf.metric[i].label, labels) {
+                return i;
+            }
+        }
+        let mut hash = None;
+        let found = if f.index.is_none() && f.mf.metric.len() < LINEAR_MAX {
+            f.mf.metric
+                .iter()
+                .position(|m| same_set(cur, &m.label, labels))
+        } else {
+            let hasher = &self.hasher;
+            let index = f.index.get_or_insert_with(|| {
+                let mut index = SeriesIndex::default();
+                for (i, m) in f.mf.metric.iter().enumerate() {
+                    index.insert(pairs_hash(hasher, &m.label), i);
+                }
+                index
+            });
+            let h = raw_hash(hasher, cur, labels);
+            hash = Some(h);
+            let mut j = index.heads.get(&h).copied().unwrap_or(NONE);
+            loop {
+                if j == NONE {
+                    break None;
+                }
+                if same_set(cur, &f.mf.metric[j as usize].label, labels) {
+                    break Some(j as usize);
+                }
+                j = index.next[j as usize];
+            }
+        };
+        let i = match found {
+            Some(i) => i,
+            None => {
+                let mut metric = Metric {
+                    label: self.make_labels(),
+                    ..Default::default()
+                };
+                if ty == MetricType::Summary {
+                    metric.summary = Some(Box::<Summary>::default());
+                } else {
+                    metric.histogram = Some(Box::<Histogram>::default());
+                }
+                let f = &mut self.families[family];
+                f.mf.metric.push(metric);
+                let i = f.mf.metric.len() - 1;
+                if let Some(index) = &mut f.index {
+                    let h = hash.unwrap_or_else(|| pairs_hash(&self.hasher, &f.mf.metric[i].label));
+                    index.insert(h, i);
+                }
+                i
+            }
+        };
+        self.families[family].current = Some(i);
+        i
+    }
+}
+
+/// Whether a metric's labels are the same set as the line's, in any order.
+/// Both sides have unique names.
+fn same_set(cur: &Cursor<'_>, have: &[LabelPair], want: &[RawLabel]) -> bool {
+    if have.len() != want.len() {
+        return false;
+    }
+    fn pair(h: &LabelPair) -> (&[u8], &[u8]) {
+        (h.name().as_bytes(), h.value().as_bytes())
+    }
+    let raw = |w: &RawLabel| (cur.bytes(w.name), cur.bytes(w.value));
+    if have.iter().zip(want).all(|(h, w)| pair(h) == raw(w)) {
+        return true;
+    }
+    if want.len() <= SMALL_SET {
+        return want.iter().all(|w| have.iter().any(|h| pair(h) == raw(w)));
+    }
+    let mut a: Vec<_> = have.iter().map(pair).collect();
+    let mut b: Vec<_> = want.iter().map(raw).collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    a == b
+}
+
+/// An order-independent hash of a label set.
+fn raw_hash(hasher: &RandomState, cur: &Cursor<'_>, labels: &[RawLabel]) -> u64 {
+    labels.iter().fold(0u64, |acc, l| {
+        acc.wrapping_add(hasher.hash_one((cur.bytes(l.name), cur.bytes(l.value))))
+    })
+}
+
+/// [`raw_hash`] of decoded labels.
+fn pairs_hash(hasher: &RandomState, labels: &[LabelPair]) -> u64 {
+    labels.iter().fold(0u64, |acc, l| {
+        acc.wrapping_add(hasher.hash_one((l.name().as_bytes(), l.value().as_bytes())))
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Encoding
+// ---------------------------------------------------------------------------
+
+/// Appends `families` to `out` as Go's `expfmt.MetricFamilyToText` writes
+/// them, one after the other.
+///
+/// Help is written only when present; names that are not legacy metric names
+/// are quoted (a quoted metric name goes inside the braces); summaries and
+/// histograms are written as their `quantile`/`le`, `_sum` and `_count`
+/// lines, with a `+Inf` bucket added when missing; gauge histograms are
+/// written as histograms. Float counts (`sample_count_float`,
+/// `cumulative_count_float`) are used when above zero.
+///
+/// On error `out` is left as it was: nothing of any family is appended.
+pub fn encode(families: &[MetricFamily], out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let start = out.len();
+    for mf in families {
+        if let Err(e) = write_family(mf, out) {
+            out.truncate(start);
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+fn encode_error(message: impl Into<String>) -> EncodeError {
+    EncodeError::new(Format::Text, message)
+}
+
+fn write_family(mf: &MetricFamily, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let name = mf.name();
+    if mf.metric.is_empty() {
+        return Err(encode_error(format!(
+            "metric family {name:?} has no metrics"
+        )));
+    }
+    if name.is_empty() {
+        return Err(encode_error("metric family has no name"));
+    }
+    let raw_type = mf.r#type.unwrap_or(MetricType::Counter as i32);
+    let Ok(ty) = MetricType::try_from(raw_type) else {
+        return Err(encode_error(format!(
+            "unknown metric type {raw_type} of metric family {name:?}"
+        )));
+    };
+    if let Some(help) = &mf.help {
+        out.extend_from_slice(b"# HELP ");
+        write_name(out, name);
+        out.push(b' ');
+        write_escaped(out, help, false);
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"# TYPE ");
+    write_name(out, name);
+    out.extend_from_slice(match ty {
+        MetricType::Counter => b" counter\n".as_slice(),
+        MetricType::Gauge => b" gauge\n",
+        MetricType::Summary => b" summary\n",
+        MetricType::Untyped => b" untyped\n",
+        MetricType::Histogram | MetricType::GaugeHistogram => b" histogram\n",
+    });
+
+    let w = SampleWriter {
+        name,
+        quoted: !is_legacy_name(name.as_bytes()),
+    };
+    let missing = |kind: &str, m: &Metric| {
+        encode_error(format!(
+            "expected {kind} in metric {}",
+            describe(name, &m.label)
+        ))
+    };
+    for m in &mf.metric {
+        match ty {
+            MetricType::Counter => {
+                let c = m.counter.as_ref().ok_or_else(|| missing("counter", m))?;
+                w.write(out, "", m, None, c.value.unwrap_or(0.0));
+            }
+            MetricType::Gauge => {
+                let g = m.gauge.as_ref().ok_or_else(|| missing("gauge", m))?;
+                w.write(out, "", m, None, g.value.unwrap_or(0.0));
+            }
+            MetricType::Untyped => {
+                let u = m.untyped.as_ref().ok_or_else(|| missing("untyped", m))?;
+                w.write(out, "", m, None, u.value.unwrap_or(0.0));
+            }
+            MetricType::Summary => {
+                let s = m.summary.as_deref().ok_or_else(|| missing("summary", m))?;
+                for q in &s.quantile {
+                    let extra = Some(("quantile", q.quantile.unwrap_or(0.0)));
+                    w.write(out, "", m, extra, q.value.unwrap_or(0.0));
+                }
+                w.write(out, "_sum", m, None, s.sample_sum.unwrap_or(0.0));
+                let count = s.sample_count.unwrap_or(0) as f64;
+                w.write(out, "_count", m, None, count);
+            }
+            MetricType::Histogram | MetricType::GaugeHistogram => {
+                let h = m
+                    .histogram
+                    .as_deref()
+                    .ok_or_else(|| missing("histogram", m))?;
+                let count = prefer_float(h.sample_count_float, h.sample_count);
+                let mut inf_seen = false;
+                for b in &h.bucket {
+                    let le = b.upper_bound.unwrap_or(0.0);
+                    let n = prefer_float(b.cumulative_count_float, b.cumulative_count);
+                    w.write(out, "_bucket", m, Some(("le", le)), n);
+                    inf_seen |= le == f64::INFINITY;
+                }
+                if !inf_seen {
+                    w.write(out, "_bucket", m, Some(("le", f64::INFINITY)), count);
+                }
+                w.write(out, "_sum", m, None, h.sample_sum.unwrap_or(0.0));
+                w.write(out, "_count", m, None, count);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A float count if it is above zero, else the integer count.
+fn prefer_float(float: Option<f64>, int: Option<u64>) -> f64 {
+    match float {
+        Some(f) if f > 0.0 => f,
+        _ => int.unwrap_or(0) as f64,
+    }
+}
+
+/// `name{labels}` for error messages.
+fn describe(name: &str, labels: &[LabelPair]) -> String {
+    let mut out = Vec::new();
+    SampleWriter {
+        name,
+        quoted: !is_legacy_name(name.as_bytes()),
+    }
+    .write_name_and_labels(&mut out, "", labels, None);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+struct SampleWriter<'a> {
+    name: &'a str,
+    /// The name is not a legacy metric name: it goes quoted inside the braces.
+    quoted: bool,
+}
+
+impl SampleWriter<'_> {
+    fn write(
+        &self,
+        out: &mut Vec<u8>,
+        suffix: &str,
+        m: &Metric,
+        extra: Option<(&str, f64)>,
+        value: f64,
+    ) {
+        self.write_name_and_labels(out, suffix, &m.label, extra);
+        out.push(b' ');
+        write_float(out, value);
+        if let Some(ts) = m.timestamp_ms {
+            out.push(b' ');
+            write_i64(out, ts);
+        }
+        out.push(b'\n');
+    }
+
+    fn write_name_and_labels(
+        &self,
+        out: &mut Vec<u8>,
+        suffix: &str,
+        labels: &[LabelPair],
+        extra: Option<(&str, f64)>,
+    ) {
+        let mut separator = b'{';
+        if self.quoted {
+            out.extend_from_slice(b"{\"");
+            write_escaped(out, self.name, true);
+            out.extend_from_slice(suffix.as_bytes());
+            out.push(b'"');
+            separator = b',';
+        } else {
+            out.extend_from_slice(self.name.as_bytes());
+            out.extend_from_slice(suffix.as_bytes());
+        }
+        for label in labels {
+            out.push(separator);
+            write_name(out, label.name());
+            out.extend_from_slice(b"=\"");
+            write_escaped(out, label.value(), true);
+            out.push(b'"');
+            separator = b',';
+        }
+        if let Some((name, value)) = extra {
+            out.push(separator);
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"=\"");
+            write_float(out, value);
+            out.push(b'"');
+            separator = b',';
+        }
+        if separator == b',' {
+            out.push(b'}');
+        }
+    }
+}
+
+/// A name as is if it is a legacy metric name, else quoted.
+fn write_name(out: &mut Vec<u8>, name: &str) {
+    if is_legacy_name(name.as_bytes()) {
+        out.extend_from_slice(name.as_bytes());
+    } else {
+        out.push(b'"');
+        write_escaped(out, name, true);
+        out.push(b'"');
+    }
+}
+
+/// Escapes `\` and line feeds, and `"` if `quote`.
+fn write_escaped(out: &mut Vec<u8>, s: &str, quote: bool) {
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escaped: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'"' if quote => b"\\\"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[run..i]);
+        out.extend_from_slice(escaped);
+        run = i + 1;
+    }
+    out.extend_from_slice(&bytes[run..]);
+}
+
+/// Go's `writeFloat`: `strconv.FormatFloat(v, 'g', -1, 64)`, with both zeros
+/// written as `0`.
+fn write_float(out: &mut Vec<u8>, v: f64) {
+    if v == 0.0 {
+        out.push(b'0');
+    } else if v.fract() == 0.0 && v.abs() < 1e6 {
+        // Integers below 1e6 are their plain digits under 'g' (counts,
+        // counters): skip the shortest-digits search.
+        write_i64(out, v as i64);
+    } else {
+        float::write_g(out, v);
+    }
+}
+
+fn write_i64(out: &mut Vec<u8>, v: i64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut n = v.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dec(body: &str) -> Vec<MetricFamily> {
+        match decode(Bytes::copy_from_slice(body.as_bytes())) {
+            Ok(f) => f,
+            Err(e) => panic!("{e}\nbody:\n{body}"),
+        }
+    }
+
+    /// The line and message of the error `body` must produce.
+    fn fail(body: &[u8]) -> (usize, String) {
+        match decode(Bytes::copy_from_slice(body)) {
+            Ok(f) => panic!(
+                "expected an error, got {f:?}\nbody: {:?}",
+                String::from_utf8_lossy(body)
+            ),
+            Err(e) => {
+                assert_eq!(e.format, Format::Text);
+                (e.line().expect("a line number"), e.message)
+            }
+        }
+    }
+
+    fn enc(families: &[MetricFamily]) -> String {
+        let mut out = Vec::new();
+        encode(families, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn names(families: &[MetricFamily]) -> Vec<&str> {
+        families.iter().map(|f| f.name()).collect()
+    }
+
+    fn labels(m: &Metric) -> Vec<(&str, &str)> {
+        m.label.iter().map(|l| (l.name(), l.value())).collect()
+    }
+
+    fn family(name: &str, t: MetricType, metric: Vec<Metric>) -> MetricFamily {
+        MetricFamily {
+            name: Some(name.into()),
+            r#type: Some(t as i32),
+            metric,
+            ..Default::default()
+        }
+    }
+
+    fn untyped_value(m: &Metric) -> f64 {
+        m.untyped.unwrap().value.unwrap()
+    }
+
+    #[test]
+    fn empty_and_blank_bodies_have_no_families() {
+        for body in ["", "\n", "\n\n\n", "  \t\n \n", "\n   ", "\t"] {
+            assert_eq!(dec(body), vec![], "{body:?}");
+        }
+    }
+
+    #[test]
+    fn untyped_samples_without_type_lines() {
+        let body =
+            "\nfirst_metric 1.5\nsecond_metric -2e3 1700000000000\n# just a remark\nthird{} 7\n";
+        let f = dec(body);
+        assert_eq!(names(&f), ["first_metric", "second_metric", "third"]);
+        for family in &f {
+            assert_eq!(family.metric_type(), MetricType::Untyped);
+            assert_eq!(family.help, None);
+            assert_eq!(family.metric.len(), 1);
+            assert!(family.metric[0].label.is_empty());
+        }
+        assert_eq!(untyped_value(&f[0].metric[0]), 1.5);
+        assert_eq!(f[0].metric[0].timestamp_ms, None);
+        assert_eq!(untyped_value(&f[1].metric[0]), -2000.0);
+        assert_eq!(f[1].metric[0].timestamp_ms, Some(1_700_000_000_000));
+        assert_eq!(untyped_value(&f[2].metric[0]), 7.0);
+    }
+
+    #[test]
+    fn counters_gauges_comments_whitespace_and_escapes() {
+        let body = concat!(
+            "# Comment lines are ignored, as is this one.\n",
+            "#\n",
+            "#\tTYPE-less remark\n",
+            "#HELP\n",
+            "# TYPE http_requests_total counter\n",
+            "http_requests_total{method=\"get\",code=\"200\"} 1027 1395066363000\n",
+            "http_requests_total {method=\"post\", code=\"400\"}   3\n",
+            "# HELP http_requests_total Requests\\\\served,\\nby \"code\" \\\"quoted\\\". \n",
+            "\n",
+            "  # HELP  temp_celsius \t Room temperature.\n",
+            " #   TYPE   temp_celsius   gauge\n",
+            "temp_celsius{room=\"a\\\"b\\\\c\\nd\"\t,floor =  \"1\"\t} -Inf\n",
+            "temp_celsius{ room = \"x\" , }+Inf\n",
+            "\t temp_celsius\t{}\t0.25\t-5\n",
+        );
+        let f = dec(body);
+        assert_eq!(names(&f), ["http_requests_total", "temp_celsius"]);
+
+        let c = &f[0];
+        assert_eq!(c.metric_type(), MetricType::Counter);
+        assert_eq!(c.help(), "Requests\\served,\nby \"code\" \"quoted\". ");
+        assert_eq!(labels(&c.metric[0]), [("method", "get"), ("code", "200")]);
+        assert_eq!(c.metric[0].counter.as_ref().unwrap().value, Some(1027.0));
+        assert_eq!(c.metric[0].timestamp_ms, Some(1_395_066_363_000));
+        assert_eq!(labels(&c.metric[1]), [("method", "post"), ("code", "400")]);
+        assert_eq!(c.metric[1].counter.as_ref().unwrap().value, Some(3.0));
+        assert_eq!(c.metric[1].timestamp_ms, None);
+
+        let g = &f[1];
+        assert_eq!(g.metric_type(), MetricType::Gauge);
+        assert_eq!(g.help(), "Room temperature.");
+        assert_eq!(g.metric.len(), 3);
+        assert_eq!(
+            labels(&g.metric[0]),
+            [("room", "a\"b\\c\nd"), ("floor", "1")]
+        );
+        assert_eq!(g.metric[0].gauge.unwrap().value, Some(f64::NEG_INFINITY));
+        assert_eq!(labels(&g.metric[1]), [("room", "x")]);
+        assert_eq!(g.metric[1].gauge.unwrap().value, Some(f64::INFINITY));
+        assert!(g.metric[2].label.is_empty());
+        assert_eq!(g.metric[2].gauge.unwrap().value, Some(0.25));
+        assert_eq!(g.metric[2].timestamp_ms, Some(-5));
+    }
+
+    #[test]
+    fn special_float_spellings() {
+        let cases = [
+            ("NaN", f64::NAN),
+            ("nan", f64::NAN),
+            ("+Inf", f64::INFINITY),
+            ("Inf", f64::INFINITY),
+            ("inf", f64::INFINITY),
+            ("+inf", f64::INFINITY),
+            ("Infinity", f64::INFINITY),
+            ("-Inf", f64::NEG_INFINITY),
+            ("-infinity", f64::NEG_INFINITY),
+            ("1e3", 1000.0),
+            ("-0", -0.0),
+            (".5", 0.5),
+            ("5.", 5.0),
+            ("+7", 7.0),
+            ("0010", 10.0),
+        ];
+        for (text, want) in cases {
+            let f = dec(&format!("m {text}\n"));
+            let got = untyped_value(&f[0].metric[0]);
+            assert!(
+                got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                "{text}: {got}"
+            );
+        }
+        for text in [
+            "+NaN", "-nan", "0x1p-3", "0x10", "1_000", "in", "1e", "--1", "1,5",
+        ] {
+            let (line, msg) = fail(format!("ok 1\nm {text}\n").as_bytes());
+            assert_eq!(line, 2, "{text}");
+            assert_eq!(msg, format!("expected float as value, got {text:?}"));
+        }
+    }
+
+    #[test]
+    fn timestamps_are_int64_milliseconds() {
+        let cases = [
+            ("0", 0),
+            ("-1", -1),
+            ("+5", 5),
+            ("0007", 7),
+            ("9223372036854775807", i64::MAX),
+            ("-9223372036854775808", i64::MIN),
+        ];
+        for (text, want) in cases {
+            let f = dec(&format!("m{{a=\"b\"}} 1 {text}\n"));
+            assert_eq!(f[0].metric[0].timestamp_ms, Some(want), "{text}");
+        }
+        for text in [
+            "9223372036854775808",
+            "-9223372036854775809",
+            "1.5",
+            "1e3",
+            "12a",
+            "-",
+            "+",
+            "0x10",
+            "1_0",
+            "NaN",
+        ] {
+            let (line, msg) = fail(format!("\nm 1 {text}\n").as_bytes());
+            assert_eq!(line, 2, "{text}");
+            assert_eq!(msg, format!("expected integer as timestamp, got {text:?}"));
+        }
+    }
+
+    #[test]
+    fn summary_lines_group_into_one_metric_per_label_set() {
+        let body = concat!(
+            "# TYPE rpc_seconds summary\n",
+            "rpc_seconds{service=\"a\",quantile=\"0.5\"} 0.05\n",
+            "other_total 1 10\n",
+            "rpc_seconds{quantile=\"0.99\",service=\"a\"} 0.3 100\n",
+            "rpc_seconds_count{service=\"a\"} 12.9\n",
+            "rpc_seconds_sum{service=\"a\"} 1.5 200\n",
+            "rpc_seconds_sum_extra{service=\"a\"} 7\n",
+            "# TYPE queue_seconds summary\n",
+            "queue_seconds_count{zone=\"z\",service=\"b\"} 4\n",
+            "rpc_seconds_count{service=\"b\",zone=\"z\"} 9 300\n",
+            "queue_seconds{service=\"b\",zone=\"z\",quantile=\"1e-1\"} -2.5\n",
+            "# A NaN quantile is dropped, as Go drops it.\n",
+            "rpc_seconds{service=\"a\",quantile=\"NaN\"} 123\n",
+            "rpc_seconds_sum{service=\"c\"} 010\n",
+            "rpc_seconds{service=\"c\",quantile=\"0.9\"} 1\n",
+            "rpc_seconds{zone=\"z\",service=\"b\",quantile=\"-1.5\",} NaN\n",
+            "# HELP rpc_seconds_count Help for the summary, via its _count name.\n",
+        );
+        let f = dec(body);
+        assert_eq!(
+            names(&f),
+            [
+                "rpc_seconds",
+                "other_total",
+                "rpc_seconds_sum_extra",
+                "queue_seconds"
+            ]
+        );
+
+        let rpc = &f[0];
+        assert_eq!(rpc.metric_type(), MetricType::Summary);
+        assert_eq!(rpc.help(), "Help for the summary, via its _count name.");
+        assert_eq!(rpc.metric.len(), 3);
+
+        let a = &rpc.metric[0];
+        assert_eq!(labels(a), [("service", "a")]);
+        let s = a.summary.as_deref().unwrap();
+        let q: Vec<_> = s
+            .quantile
+            .iter()
+            .map(|q| (q.quantile.unwrap(), q.value.unwrap()))
+            .collect();
+        assert_eq!(q, [(0.5, 0.05), (0.99, 0.3)]);
+        assert_eq!(s.sample_count, Some(12));
+        assert_eq!(s.sample_sum, Some(1.5));
+        assert_eq!(a.timestamp_ms, Some(200), "the latest timestamp wins");
+
+        let b = &rpc.metric[1];
+        assert_eq!(labels(b), [("service", "b"), ("zone", "z")]);
+        let s = b.summary.as_deref().unwrap();
+        assert_eq!(s.sample_count, Some(9));
+        assert_eq!(s.sample_sum, None);
+        assert_eq!(s.quantile.len(), 1);
+        assert_eq!(s.quantile[0].quantile, Some(-1.5));
+        assert!(s.quantile[0].value.unwrap().is_nan());
+        assert_eq!(b.timestamp_ms, Some(300));
+
+        let c = &rpc.metric[2];
+        assert_eq!(labels(c), [("service", "c")]);
+        let s = c.summary.as_deref().unwrap();
+        assert_eq!((s.sample_count, s.sample_sum), (None, Some(10.0)));
+        assert_eq!(
+            s.quantile,
+            [Quantile {
+                quantile: Some(0.9),
+                value: Some(1.0)
+            }]
+        );
+        assert_eq!(c.timestamp_ms, None);
+
+        assert_eq!(f[1].metric_type(), MetricType::Untyped);
+        assert_eq!(f[1].metric[0].timestamp_ms, Some(10));
+        assert_eq!(f[2].metric_type(), MetricType::Untyped);
+        assert_eq!(labels(&f[2].metric[0]), [("service", "a")]);
+
+        let queue = &f[3];
+        assert_eq!(queue.metric.len(), 1);
+        assert_eq!(labels(&queue.metric[0]), [("zone", "z"), ("service", "b")]);
+        let s = queue.metric[0].summary.as_deref().unwrap();
+        assert_eq!(s.sample_count, Some(4));
+        assert_eq!(
+            s.quantile,
+            [Quantile {
+                quantile: Some(0.1),
+                value: Some(-2.5)
+            }]
+        );
+    }
+
+    #[test]
+    fn histogram_lines_group_and_keep_the_inf_bucket() {
+        let body = concat!(
+            "# HELP latency_seconds Latency.\n",
+            "# TYPE latency_seconds histogram\n",
+            "latency_seconds_bucket{path=\"/\",le=\"0.1\"} 1\n",
+            "latency_seconds_bucket{path=\"/x\",le=\"0.1\"} 0\n",
+            "latency_seconds_bucket{le=\"0.5\",path=\"/\"} 3\n",
+            "latency_seconds_bucket{path=\"/\",le=\"+Inf\"} 4\n",
+            "latency_seconds_sum{path=\"/\"} 1.25\n",
+            "latency_seconds_count{path=\"/\"} 4\n",
+            "latency_seconds_bucket{path=\"/x\",le=\"Inf\"} 2 5\n",
+            "latency_seconds_count{path=\"/x\"} 2\n",
+            "latency_seconds_sum{path=\"/x\"} 0.5\n",
+            "# No TYPE line: these are three untyped families.\n",
+            "plain_bucket{le=\"1\"} 2\n",
+            "plain_sum 3\n",
+            "plain_count 2\n",
+        );
+        let f = dec(body);
+        assert_eq!(
+            names(&f),
+            [
+                "latency_seconds",
+                "plain_bucket",
+                "plain_sum",
+                "plain_count"
+            ]
+        );
+        let h = &f[0];
+        assert_eq!(h.metric_type(), MetricType::Histogram);
+        assert_eq!(h.help(), "Latency.");
+        assert_eq!(h.metric.len(), 2);
+        let buckets = |m: &Metric| -> Vec<(f64, u64)> {
+            let h = m.histogram.as_deref().unwrap();
+            h.bucket
+                .iter()
+                .map(|b| (b.upper_bound.unwrap(), b.cumulative_count.unwrap()))
+                .collect()
+        };
+        assert_eq!(labels(&h.metric[0]), [("path", "/")]);
+        assert_eq!(
+            buckets(&h.metric[0]),
+            [(0.1, 1), (0.5, 3), (f64::INFINITY, 4)]
+        );
+        let hist = h.metric[0].histogram.as_deref().unwrap();
+        assert_eq!((hist.sample_count, hist.sample_sum), (Some(4), Some(1.25)));
+        assert_eq!(labels(&h.metric[1]), [("path", "/x")]);
+        assert_eq!(buckets(&h.metric[1]), [(0.1, 0), (f64::INFINITY, 2)]);
+        let hist = h.metric[1].histogram.as_deref().unwrap();
+        assert_eq!((hist.sample_count, hist.sample_sum), (Some(2), Some(0.5)));
+        assert_eq!(h.metric[1].timestamp_ms, Some(5));
+
+        for family in &f[1..] {
+            assert_eq!(family.metric_type(), MetricType::Untyped);
+        }
+        assert_eq!(labels(&f[1].metric[0]), [("le", "1")]);
+        assert_eq!(untyped_value(&f[3].metric[0]), 2.0);
+    }
+
+    #[test]
+    fn suffixed_names_join_only_a_typed_base_family() {
+        let body = concat!(
+            "x_sum 1\n",
+            "# TYPE x summary\n",
+            "x_sum 2\n",
+            "x_count 3\n",
+            "# TYPE gh gauge_histogram\n",
+            "gh_bucket{le=\"1\"} 1\n",
+            "# TYPE s summary\n",
+            "s_bucket{le=\"1\"} 1\n",
+            "# TYPE h histogram\n",
+            "h{le=\"2\"} 5\n",
+            "h_bucket 6\n",
+        );
+        let f = dec(body);
+        assert_eq!(names(&f), ["x_sum", "x", "gh_bucket", "s_bucket", "h"]);
+        // An existing family of the exact name wins over the summary.
+        assert_eq!(f[0].metric.len(), 2);
+        assert_eq!(untyped_value(&f[0].metric[1]), 2.0);
+        let x = f[1].metric[0].summary.as_deref().unwrap();
+        assert_eq!((x.sample_count, x.sample_sum), (Some(3), None));
+        assert_eq!(f[2].metric_type(), MetricType::Untyped);
+        assert_eq!(f[3].metric_type(), MetricType::Untyped);
+        // A histogram takes an `le` on any of its names; a sample without
+        // one only creates the series.
+        let h = f[4].metric[0].histogram.as_deref().unwrap();
+        assert_eq!(h.bucket.len(), 1);
+        assert_eq!(h.bucket[0].upper_bound, Some(2.0));
+        assert_eq!(h.bucket[0].cumulative_count, Some(5));
+        assert_eq!(f[4].metric.len(), 1);
+    }
+
+    #[test]
+    fn help_and_type_only_families_are_dropped() {
+        let body = concat!(
+            "# HELP only_help Nobody samples this.\n",
+            "# TYPE only_type gauge\n",
+            "# HELP later Later.\n",
+            "# HELP no_text\n",
+            "# HELP blank_text   \n",
+            "# HELP blank_text Set after a blank one.\n",
+            "first 1\n",
+            "# TYPE later counter\n",
+            "later 2\n",
+            "blank_text 3\n",
+            "no_text 4\n",
+        );
+        let f = dec(body);
+        assert_eq!(names(&f), ["later", "blank_text", "first", "no_text"]);
+        assert_eq!(f[0].help(), "Later.");
+        assert_eq!(f[0].metric_type(), MetricType::Counter);
+        assert_eq!(f[1].help(), "Set after a blank one.");
+        assert_eq!(f[3].help, None);
+    }
+
+    #[test]
+    fn quoted_utf8_names() {
+        let body = concat!(
+            "# HELP \"my.metric\" Dots.\n",
+            "# TYPE \"my.metric\" counter\n",
+            "{\"my.metric\",\"label.name\"=\"v\",plain=\"w\"} 1\n",
+            "{\"my.metric\"} 2\n",
+            "{plain=\"z\", \"my.metric\"} 3\n",
+            "\"my.metric\"{a=\"b\"} 4\n",
+            "{\"esc\\\"aped\\\\name\\n\"} 5\n",
+            "metric_name{\"quoted\"=\"x\", \"dotted.label\"=\"y\"} 6\n",
+            "{ bare } 7\n",
+            "# TYPE \"h.x\" histogram\n",
+            "{\"h.x_bucket\",le=\"1\"} 1\n",
+            "{\"h.x_count\"} 1\n",
+        );
+        let f = dec(body);
+        assert_eq!(
+            names(&f),
+            [
+                "my.metric",
+                "esc\"aped\\name\n",
+                "metric_name",
+                "bare",
+                "h.x"
+            ]
+        );
+        let m = &f[0];
+        assert_eq!(m.help(), "Dots.");
+        assert_eq!(m.metric_type(), MetricType::Counter);
+        let got: Vec<_> = m.metric.iter().map(labels).collect();
+        assert_eq!(
+            got,
+            [
+                vec![("label.name", "v"), ("plain", "w")],
+                vec![],
+                vec![("plain", "z")],
+                vec![("a", "b")],
+            ]
+        );
+        assert_eq!(f[1].metric_type(), MetricType::Untyped);
+        assert_eq!(
+            labels(&f[2].metric[0]),
+            [("quoted", "x"), ("dotted.label", "y")]
+        );
+        assert_eq!(untyped_value(&f[3].metric[0]), 7.0);
+        let h = f[4].metric[0].histogram.as_deref().unwrap();
+        assert_eq!((h.bucket.len(), h.sample_count), (1, Some(1)));
+    }
+
+    #[test]
+    fn unescaped_strings_share_the_body() {
+        let body = Bytes::from_static(
+            b"# HELP up Whether it is up.\n# TYPE up gauge\nup{job=\"api\",note=\"a\\\"b\"} 1\n",
+        );
+        let range = body.as_ptr() as usize..body.as_ptr() as usize + body.len();
+        let inside = |s: &Str| range.contains(&(s.as_ptr() as usize));
+        let f = decode(body.clone()).unwrap();
+        assert!(inside(f[0].name.as_ref().unwrap()));
+        assert!(inside(f[0].help.as_ref().unwrap()));
+        let l = &f[0].metric[0].label;
+        assert!(inside(l[0].name.as_ref().unwrap()) && inside(l[0].value.as_ref().unwrap()));
+        assert!(inside(l[1].name.as_ref().unwrap()));
+        assert!(
+            !inside(l[1].value.as_ref().unwrap()),
+            "an escaped value is a copy"
+        );
+        assert_eq!(l[1].value(), "a\"b");
+    }
+
+    #[test]
+    fn many_interleaved_series_group_by_hash() {
+        // More series than the linear scan handles, visited out of order.
+        let mut body = String::from("# TYPE big histogram\n");
+        for i in 0..40 {
+            body += &format!("big_bucket{{i=\"{i}\",k=\"x\",le=\"1\"}} {i}\n");
+        }
+        for i in (0..40).rev() {
+            body += &format!("big_bucket{{k=\"x\",le=\"+Inf\",i=\"{i}\"}} {}\n", i + 1);
+            body += &format!("big_count{{le=\"ignored\",i=\"{i}\",k=\"x\"}} {}\n", i + 1);
+        }
+        // `le` is not a float: but `big_count` is a histogram line, so it is parsed.
+        let (line, msg) = fail(body.as_bytes());
+        assert_eq!(line, 43);
+        assert_eq!(
+            msg,
+            "expected float as value for 'le' label, got \"ignored\""
+        );
+
+        let body = body.replace("le=\"ignored\",", "");
+        let f = dec(&body);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].metric.len(), 40);
+        for (i, m) in f[0].metric.iter().enumerate() {
+            let v = i.to_string();
+            assert_eq!(labels(m), [("i", v.as_str()), ("k", "x")]);
+            let h = m.histogram.as_deref().unwrap();
+            assert_eq!(h.bucket.len(), 2);
+            assert_eq!(h.bucket[0].cumulative_count, Some(i as u64));
+            assert_eq!(h.bucket[1].upper_bound, Some(f64::INFINITY));
+            assert_eq!(h.sample_count, Some(i as u64 + 1));
+        }
+    }
+
+    #[test]
+    fn large_label_sets_compare_as_sets() {
+        let pairs: Vec<String> = (0..20).map(|i| format!("l{i:02}=\"v{i}\"")).collect();
+        let forward = pairs.join(",");
+        let backward = pairs.iter().rev().cloned().collect::<Vec<_>>().join(",");
+        let body = format!(
+            "# TYPE s summary\ns{{{forward},quantile=\"0.5\"}} 1\ns_count{{{backward}}} 2\ns_sum{{{forward}}} 3\n"
+        );
+        let f = dec(&body);
+        assert_eq!(f[0].metric.len(), 1);
+        assert_eq!(f[0].metric[0].label.len(), 20);
+        let s = f[0].metric[0].summary.as_deref().unwrap();
+        assert_eq!(
+            (s.sample_count, s.sample_sum, s.quantile.len()),
+            (Some(2), Some(3.0), 1)
+        );
+
+        let dup = format!("m{{{forward},l07=\"again\"}} 1\n");
+        let (line, msg) = fail(dup.as_bytes());
+        assert_eq!(
+            (line, msg.as_str()),
+            (1, "duplicate label names for metric \"m\"")
+        );
+    }
+
+    #[test]
+    fn huge_label_sets_stay_near_linear() {
+        let n = 50_000;
+        let les = vec!["le=\"1\""; n].join(",");
+        let distinct: Vec<String> = (0..n).map(|i| format!("l{i}=\"v\"")).collect();
+        let forward = distinct.join(",");
+        let backward = distinct.iter().rev().cloned().collect::<Vec<_>>().join(",");
+        let body = format!(
+            "# TYPE h histogram\nh_bucket{{{les},a=\"b\"}} 3\n# TYPE s summary\ns_sum{{{forward}}} 1\ns_count{{{backward}}} 2\n"
+        );
+        let started = std::time::Instant::now();
+        let f = dec(&body);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        let h = f[0].metric[0].histogram.as_deref().unwrap();
+        assert_eq!(labels(&f[0].metric[0]), [("a", "b")]);
+        assert_eq!(h.bucket.len(), 1);
+        assert_eq!(f[1].metric.len(), 1);
+        assert_eq!(f[1].metric[0].label.len(), n);
+        let dup = format!("m{{{forward},l{}=\"x\"}} 1\n", n / 2);
+        assert_eq!(fail(dup.as_bytes()).0, 1);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        #[rustfmt::skip]
+        let cases: &[(&[u8], usize, &str)] = &[
+            // The last line must end with a line feed.
+            (b"a 1\nb 2", 2, "unexpected end of input"),
+            (b"a 1\n# comment", 2, "unexpected end of input"),
+            (b"#", 1, "unexpected end of input"),
+            (b"# HELP a text", 1, "unexpected end of input"),
+            (b"a{b=\"c", 1, "unexpected end of input"),
+            (b"a 1 2", 1, "unexpected end of input"),
+            // UTF-8.
+            (b"a 1\nb{l=\"\xff\"} 2\n", 2, "invalid UTF-8"),
+            (b"# HELP a \xc3\n", 1, "invalid UTF-8"),
+            // HELP and TYPE.
+            (b"\n# HELP m one\n# HELP m two\n", 3, "second HELP line for metric name \"m\""),
+            (b"# TYPE s summary\n# HELP s x\n# HELP s_count y\n", 3, "second HELP line for metric name \"s\""),
+            (b"# TYPE m counter\n# TYPE m untyped\n", 2, "second TYPE line for metric name \"m\", or TYPE reported after samples"),
+            (b"m 4.12\n# TYPE m counter\n", 2, "second TYPE line for metric name \"m\", or TYPE reported after samples"),
+            (b"# TYPE s summary\n# TYPE s_sum gauge\n", 2, "second TYPE line for metric name \"s\""),
+            (b"\n# TYPE m bogus\n", 2, "unknown metric type \"bogus\""),
+            (b"# TYPE m counter \n", 1, "unknown metric type \"counter \""),
+            (b"# TYPE met-ric counter\n", 1, "invalid metric name in comment"),
+            (b"# HELP 1m x\n", 1, "invalid metric name in comment"),
+            (b"# HELP \"\" x\n", 1, "invalid metric name in comment"),
+            (b"# HELP m a\\tb\n", 1, "invalid escape sequence '\\t'"),
+            (b"# HELP m ends in \\\n", 1, "invalid escape sequence '\\\\n'"),
+            (b"# TYPE \"m.x\\t\" counter\n", 1, "invalid escape sequence '\\t'"),
+            (b"# TYPE \"m\nx\" counter\n", 1, "metric name \"m\" contains unescaped new-line"),
+            // Metric names.
+            (b"ok 1\n1m 1\n", 2, "invalid metric name"),
+            (b"ok 1\n{a=\"b\"} 1\n", 2, "invalid metric name"),
+            (b"@m{a=\"b\"} 1\n", 1, "invalid metric name"),
+            (b"\"\" 1\n", 1, "invalid metric name"),
+            (b"{\"a.b\",\"c.d\"} 1\n", 1, "multiple metric names"),
+            (b"{\"a.b\".x=\"y\"} 1\n", 1, "unexpected end of metric name \"a.b\", found '.'"),
+            (b"{\"a\\xb\"} 1\n", 1, "invalid escape sequence '\\x'"),
+            (b"\n{\"a\",\"new\nline\"=\"b\"} 1\n", 2, "label name \"new\" contains unescaped new-line"),
+            // Labels.
+            (b"m{1a=\"b\"} 1\n", 1, "invalid label name for metric \"m\""),
+            (b"m{,} 1\n", 1, "invalid label name for metric \"m\""),
+            (b"m{@=\"b\"} 1\n", 1, "invalid label name for metric \"m\""),
+            (b"m{a+=\"b\"} 1\n", 1, "expected '=' after label name, found '+'"),
+            (b"m{a:b=\"c\"} 1\n", 1, "expected '=' after label name, found ':'"),
+            (b"m{a} 1\n", 1, "expected '=' after label name, found '}'"),
+            (b"m{__name__=\"x\"} 1\n", 1, "label name \"__name__\" is reserved"),
+            (b"m{a=b} 1\n", 1, "expected '\"' at start of label value, found 'b'"),
+            (b"m{a=\"\\t\"} 1\n", 1, "invalid escape sequence '\\t'"),
+            (b"m{a=\"caf\\\xc3\xa9\"} 1\n", 1, "invalid escape sequence '\\é'"),
+            (b"\nm{a=\"new\nline\"} 1\n", 2, "label value \"new\" contains unescaped new-line"),
+            (b"m{a=\"x\\\\y\nz\"} 1\n", 1, "label value \"x\\\\y\" contains unescaped new-line"),
+            (b"m{a=\"b\"+} 1\n", 1, "unexpected end of label value \"b\""),
+            (b"m{a=\"b\" c=\"d\"} 1\n", 1, "unexpected end of label value \"b\""),
+            (b"m{a=\"1\",a=\"2\"} 1\n", 1, "duplicate label names for metric \"m\""),
+            (b"\n# TYPE m summary\nm{quantile=\"bla\"} 1\n", 3, "expected float as value for 'quantile' label, got \"bla\""),
+            (b"# TYPE m histogram\nm_bucket{le=\"0x1p-3\"} 1\n", 2, "expected float as value for 'le' label, got \"0x1p-3\""),
+            (b"# TYPE m histogram\nm_sum{le=\"\"} 1\n", 2, "expected float as value for 'le' label, got \"\""),
+            // Values and timestamps.
+            (b"m{a=\"b\"} blubb\n", 1, "expected float as value, got \"blubb\""),
+            (b"m\n", 1, "expected float as value, got \"\""),
+            (b"m{} \n", 1, "expected float as value, got \"\""),
+            (b"m 1\r\n", 1, "expected float as value, got \"1\\r\""),
+            (b"m 1 \n", 1, "expected integer as timestamp, got \"\""),
+            (b"m 3.14 2.72\n", 1, "expected integer as timestamp, got \"2.72\""),
+            (b"m 3.14 2 3\n", 1, "spurious string after timestamp: \" 3\""),
+            (b"m 3.14 2 \n", 1, "spurious string after timestamp: \" \""),
+            // Types the text format cannot carry.
+            (b"# TYPE gh gauge_histogram\ngh 1\n", 2, "metric type gauge_histogram of \"gh\" cannot be read"),
+        ];
+        for &(body, line, message) in cases {
+            let (got_line, got) = fail(body);
+            assert_eq!(got_line, line, "{:?}: {got}", String::from_utf8_lossy(body));
+            assert!(
+                got.starts_with(message),
+                "{:?}: {got:?} does not start with {message:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn error_display_names_format_and_line() {
+        let err = decode(Bytes::from_static(b"ok 1\nbad{ 1\n")).unwrap_err();
+        assert_eq!(err.position, Position::Line(2));
+        assert_eq!(
+            err.to_string(),
+            format!("invalid {} body, line 2: {}", Format::Text, err.message)
+        );
+    }
+
+    /// A body pushed to Go's Pushgateway (v1.5.1) ...
+    const PUSHED: &str = r#"# HELP esc_total Backslash \\ and\nnewline and "quotes".
+# TYPE esc_total counter
+esc_total{path="C:\\dir",msg="say \"hi\"\nbye",uni="Björn 佖"} 1
+esc_total{path="",msg="",uni=""} 0
+# TYPE floats gauge
+floats{k="a"} NaN
+floats{k="b"} +Inf
+floats{k="c"} -Inf
+floats{k="d"} -0
+floats{k="e"} -1
+floats{k="f"} 1e6
+floats{k="g"} 123456
+floats{k="h"} 1234567
+floats{k="i"} 0.0001
+floats{k="j"} 0.00001
+floats{k="k"} 1e-7
+floats{k="l"} 5e-324
+floats{k="m"} 1.7976931348623157e308
+floats{k="n"} 0.30000000000000004
+floats{k="o"} -2.5e-10
+# HELP rpc_seconds RPC latency.
+# TYPE rpc_seconds summary
+rpc_seconds{svc="a",quantile="0.5"} 0.05
+rpc_seconds{svc="a",quantile="0.99"} 0.3
+rpc_seconds_sum{svc="a"} 1.5
+rpc_seconds_count{svc="a"} 12345678
+rpc_seconds_count{svc="b"} 3
+# TYPE lat histogram
+lat_bucket{p="/",le="0.1"} 1
+lat_bucket{p="/",le="2.5e-05"} 2
+lat_bucket{p="/",le="1e+06"} 3
+lat_sum{p="/"} 1.25
+lat_count{p="/"} 100000000
+lat_bucket{p="/x",le="1"} 1
+lat_bucket{p="/x",le="+Inf"} 7
+lat_sum{p="/x"} 0
+lat_count{p="/x"} 7
+# TYPE untyped_thing untyped
+untyped_thing 42
+# HELP empty_help 
+# TYPE nolabels gauge
+nolabels 3.5
+"#;
+
+    /// ... and what the Pushgateway's `/metrics` wrote for it with
+    /// `expfmt.MetricFamilyToText`, after adding `instance` and `job`
+    /// labels and sorting labels, metrics and families (its own families
+    /// left out).
+    const GO_WROTE: &str = r#"# HELP esc_total Backslash \\ and\nnewline and "quotes".
+# TYPE esc_total counter
+esc_total{instance="",job="g",msg="",path="",uni=""} 0
+esc_total{instance="",job="g",msg="say \"hi\"\nbye",path="C:\\dir",uni="Björn 佖"} 1
+# TYPE floats gauge
+floats{instance="",job="g",k="a"} NaN
+floats{instance="",job="g",k="b"} +Inf
+floats{instance="",job="g",k="c"} -Inf
+floats{instance="",job="g",k="d"} 0
+floats{instance="",job="g",k="e"} -1
+floats{instance="",job="g",k="f"} 1e+06
+floats{instance="",job="g",k="g"} 123456
+floats{instance="",job="g",k="h"} 1.234567e+06
+floats{instance="",job="g",k="i"} 0.0001
+floats{instance="",job="g",k="j"} 1e-05
+floats{instance="",job="g",k="k"} 1e-07
+floats{instance="",job="g",k="l"} 5e-324
+floats{instance="",job="g",k="m"} 1.7976931348623157e+308
+floats{instance="",job="g",k="n"} 0.30000000000000004
+floats{instance="",job="g",k="o"} -2.5e-10
+# TYPE lat histogram
+lat_bucket{instance="",job="g",p="/",le="0.1"} 1
+lat_bucket{instance="",job="g",p="/",le="2.5e-05"} 2
+lat_bucket{instance="",job="g",p="/",le="1e+06"} 3
+lat_bucket{instance="",job="g",p="/",le="+Inf"} 1e+08
+lat_sum{instance="",job="g",p="/"} 1.25
+lat_count{instance="",job="g",p="/"} 1e+08
+lat_bucket{instance="",job="g",p="/x",le="1"} 1
+lat_bucket{instance="",job="g",p="/x",le="+Inf"} 7
+lat_sum{instance="",job="g",p="/x"} 0
+lat_count{instance="",job="g",p="/x"} 7
+# TYPE nolabels gauge
+nolabels{instance="",job="g"} 3.5
+# HELP rpc_seconds RPC latency.
+# TYPE rpc_seconds summary
+rpc_seconds{instance="",job="g",svc="a",quantile="0.5"} 0.05
+rpc_seconds{instance="",job="g",svc="a",quantile="0.99"} 0.3
+rpc_seconds_sum{instance="",job="g",svc="a"} 1.5
+rpc_seconds_count{instance="",job="g",svc="a"} 1.2345678e+07
+rpc_seconds_sum{instance="",job="g",svc="b"} 0
+rpc_seconds_count{instance="",job="g",svc="b"} 3
+# TYPE untyped_thing untyped
+untyped_thing{instance="",job="g"} 42
+"#;
+
+    /// What the Pushgateway does to a pushed family before writing it.
+    fn as_the_pushgateway_stores(mut families: Vec<MetricFamily>) -> Vec<MetricFamily> {
+        for f in &mut families {
+            for m in &mut f.metric {
+                m.label.push(LabelPair::new("instance", ""));
+                m.label.push(LabelPair::new("job", "g"));
+                m.label.sort_by(|a, b| a.name().cmp(b.name()));
+            }
+            f.metric.sort_by(|a, b| {
+                let values = |m: &Metric| {
+                    m.label
+                        .iter()
+                        .map(|l| l.value().to_owned())
+                        .collect::<Vec<_>>()
+                };
+                values(a).cmp(&values(b))
+            });
+        }
+        families.sort_by(|a, b| a.name().cmp(b.name()));
+        families
+    }
+
+    #[test]
+    fn encodes_what_go_wrote() {
+        let pushed = dec(PUSHED);
+        assert_eq!(enc(&as_the_pushgateway_stores(pushed)), GO_WROTE);
+    }
+
+    #[test]
+    fn go_output_round_trips_byte_for_byte() {
+        let families = dec(GO_WROTE);
+        assert_eq!(families.len(), 6);
+        assert_eq!(enc(&families), GO_WROTE);
+    }
+
+    fn counter(labels: &[(&str, &str)], value: f64, timestamp_ms: Option<i64>) -> Metric {
+        Metric {
+            label: labels.iter().map(|&(n, v)| LabelPair::new(n, v)).collect(),
+            counter: Some(Counter {
+                value: Some(value),
+                ..Default::default()
+            }),
+            timestamp_ms,
+            ..Default::default()
+        }
+    }
+
+    fn histogram_metric(h: Histogram) -> Metric {
+        Metric {
+            histogram: Some(Box::new(h)),
+            ..Default::default()
+        }
+    }
+
+    fn bucket(le: f64, count: u64) -> Bucket {
+        Bucket {
+            upper_bound: Some(le),
+            cumulative_count: Some(count),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn encodes_timestamps_help_and_missing_values() {
+        let mut c = family(
+            "jobs_total",
+            MetricType::Counter,
+            vec![
+                counter(&[("q", "a")], 1.0, Some(-5)),
+                counter(&[], 2.5, Some(0)),
+                counter(&[], -0.0, Some(i64::MIN)),
+                Metric {
+                    counter: Some(Counter::default()),
+                    ..Default::default()
+                },
+            ],
+        );
+        c.help = Some("".into());
+        let mut untyped = family("u", MetricType::Untyped, vec![]);
+        untyped.r#type = None; // absent reads as counter, as in Go
+        untyped.metric.push(counter(&[], 1e21, None));
+        assert_eq!(
+            enc(&[c, untyped]),
+            concat!(
+                "# HELP jobs_total \n",
+                "# TYPE jobs_total counter\n",
+                "jobs_total{q=\"a\"} 1 -5\n",
+                "jobs_total 2.5 0\n",
+                "jobs_total 0 -9223372036854775808\n",
+                "jobs_total 0\n",
+                "# TYPE u counter\n",
+                "u 1e+21\n",
+            )
+        );
+    }
+
+    #[test]
+    fn encodes_histograms_as_go_does() {
+        // Float counts win when above zero; a missing +Inf bucket takes the
+        // count; a native-only histogram is its count, sum and +Inf bucket;
+        // a gauge histogram is written as a histogram.
+        let float = Histogram {
+            sample_count: Some(9),
+            sample_count_float: Some(2.5),
+            sample_sum: Some(0.75),
+            bucket: vec![
+                Bucket {
+                    upper_bound: Some(0.5),
+                    cumulative_count_float: Some(1.5),
+                    ..Default::default()
+                },
+                Bucket {
+                    upper_bound: Some(1.0),
+                    cumulative_count: Some(2),
+                    cumulative_count_float: Some(0.0),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let native = Histogram {
+            sample_count: Some(5),
+            sample_sum: Some(-2.0),
+            schema: Some(3),
+            zero_threshold: Some(1e-128),
+            zero_count: Some(1),
+            positive_span: vec![crate::model::BucketSpan {
+                offset: Some(0),
+                length: Some(2),
+            }],
+            positive_delta: vec![2, 0],
+            ..Default::default()
+        };
+        let classic = Histogram {
+            sample_count: Some(12345678),
+            sample_sum: Some(3.0),
+            bucket: vec![bucket(1e-5, 1), bucket(f64::INFINITY, 12345678)],
+            ..Default::default()
+        };
+        let mut gauge = family(
+            "queue_size",
+            MetricType::GaugeHistogram,
+            vec![histogram_metric(classic)],
+        );
+        gauge.help = Some("Gauge\\histogram".into());
+        let mut h = family(
+            "h",
+            MetricType::Histogram,
+            vec![histogram_metric(float), histogram_metric(native)],
+        );
+        h.metric[1].label.push(LabelPair::new("kind", "native"));
+        h.metric[1].timestamp_ms = Some(7);
+        assert_eq!(
+            enc(&[h, gauge]),
+            concat!(
+                "# TYPE h histogram\n",
+                "h_bucket{le=\"0.5\"} 1.5\n",
+                "h_bucket{le=\"1\"} 2\n",
+                "h_bucket{le=\"+Inf\"} 2.5\n",
+                "h_sum 0.75\n",
+                "h_count 2.5\n",
+                "h_bucket{kind=\"native\",le=\"+Inf\"} 5 7\n",
+                "h_sum{kind=\"native\"} -2 7\n",
+                "h_count{kind=\"native\"} 5 7\n",
+                "# HELP queue_size Gauge\\\\histogram\n",
+                "# TYPE queue_size histogram\n",
+                "queue_size_bucket{le=\"1e-05\"} 1\n",
+                "queue_size_bucket{le=\"+Inf\"} 1.2345678e+07\n",
+                "queue_size_sum 3\n",
+                "queue_size_count 1.2345678e+07\n",
+            )
+        );
+    }
+
+    #[test]
+    fn encodes_utf8_names_quoted() {
+        let mut m = family(
+            "my.metric",
+            MetricType::Gauge,
+            vec![
+                Metric {
+                    label: vec![
+                        LabelPair::new("label.name", "v\"1\""),
+                        LabelPair::new("ok", "w"),
+                        LabelPair::new("a:b", "colon"),
+                        LabelPair::new("", "empty"),
+                    ],
+                    gauge: Some(Gauge { value: Some(1.0) }),
+                    ..Default::default()
+                },
+                Metric {
+                    gauge: Some(Gauge { value: Some(2.0) }),
+                    ..Default::default()
+                },
+            ],
+        );
+        m.help = Some("Help with \"quotes\"\nand lines.".into());
+        let s = family(
+            "s\"x",
+            MetricType::Summary,
+            vec![Metric {
+                summary: Some(Box::new(Summary {
+                    sample_count: Some(3),
+                    sample_sum: Some(4.5),
+                    quantile: vec![Quantile {
+                        quantile: Some(0.5),
+                        value: Some(1.0),
+                    }],
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }],
+        );
+        let text = enc(&[m, s]);
+        assert_eq!(
+            text,
+            concat!(
+                "# HELP \"my.metric\" Help with \"quotes\"\\nand lines.\n",
+                "# TYPE \"my.metric\" gauge\n",
+                "{\"my.metric\",\"label.name\"=\"v\\\"1\\\"\",ok=\"w\",a:b=\"colon\",\"\"=\"empty\"} 1\n",
+                "{\"my.metric\"} 2\n",
+                "# TYPE \"s\\\"x\" summary\n",
+                "{\"s\\\"x\",quantile=\"0.5\"} 1\n",
+                "{\"s\\\"x_sum\"} 4.5\n",
+                "{\"s\\\"x_count\"} 3\n",
+            )
+        );
+        // Quoted names read back (Go writes `a:b` bare, which no parser reads).
+        let readable = text.replace("a:b=\"colon\",\"\"=\"empty\"", "x=\"y\"");
+        let back = dec(&readable);
+        assert_eq!(names(&back), ["my.metric", "s\"x"]);
+        assert_eq!(labels(&back[0].metric[0])[0], ("label.name", "v\"1\""));
+        assert_eq!(enc(&back), readable);
+    }
+
+    #[test]
+    fn encode_errors_leave_the_output_untouched() {
+        let ok = family("ok", MetricType::Gauge, vec![]);
+        let mut good = ok.clone();
+        good.metric.push(Metric {
+            gauge: Some(Gauge { value: Some(1.0) }),
+            ..Default::default()
+        });
+        let untyped_metric = Metric {
+            untyped: Some(Untyped { value: Some(1.0) }),
+            ..Default::default()
+        };
+        let mut unknown = family("t", MetricType::Gauge, vec![untyped_metric.clone()]);
+        unknown.r#type = Some(9);
+        let mut nameless = family("", MetricType::Untyped, vec![untyped_metric.clone()]);
+        nameless.name = None;
+        let cases = [
+            (ok, "metric family \"ok\" has no metrics"),
+            (nameless, "metric family has no name"),
+            (unknown, "unknown metric type 9 of metric family \"t\""),
+            (
+                family("c", MetricType::Counter, vec![untyped_metric.clone()]),
+                "expected counter in metric c",
+            ),
+            (
+                family("g", MetricType::Gauge, vec![untyped_metric.clone()]),
+                "expected gauge in metric g",
+            ),
+            (
+                family(
+                    "u",
+                    MetricType::Untyped,
+                    vec![counter(&[("a", "b")], 1.0, None)],
+                ),
+                "expected untyped in metric u{a=\"b\"}",
+            ),
+            (
+                family("s", MetricType::Summary, vec![untyped_metric.clone()]),
+                "expected summary in metric s",
+            ),
+            (
+                family("h", MetricType::Histogram, vec![untyped_metric.clone()]),
+                "expected histogram in metric h",
+            ),
+            (
+                family("gh", MetricType::GaugeHistogram, vec![untyped_metric]),
+                "expected histogram in metric gh",
+            ),
+        ];
+        for (bad, message) in cases {
+            let mut out = b"kept\n".to_vec();
+            let err = encode(&[good.clone(), bad], &mut out).unwrap_err();
+            assert_eq!(err.format, Format::Text);
+            assert_eq!(err.message, message);
+            assert_eq!(out, b"kept\n");
+        }
+    }
+
+    #[test]
+    fn decode_encode_decode_round_trips() {
+        let bodies = [
+            PUSHED,
+            concat!(
+                "# TYPE rpc summary\n",
+                "rpc{s=\"a\",quantile=\"0.5\"} NaN 5\n",
+                "rpc_count{s=\"a\"} 2\n",
+                "rpc_sum{s=\"a\"} 0.5\n",
+                "# HELP h A \\\\ histogram\\nwith help.\n",
+                "# TYPE h histogram\n",
+                "h_bucket{le=\"0.25\",x=\"new\\nline\"} 1 -3\n",
+                "h_bucket{le=\"+Inf\",x=\"new\\nline\"} 2\n",
+                "h_count{x=\"new\\nline\"} 2\n",
+                "h_sum{x=\"new\\nline\"} -Inf\n",
+                "{\"dotted.name\",\"dotted.label\"=\"\\\\\"} 1\n",
+                "c_total{a=\"\"} 1e-300 9223372036854775807\n",
+            ),
+        ];
+        for body in bodies {
+            let once = enc(&dec(body));
+            let back = dec(&once);
+            assert_eq!(enc(&back), once);
+            // NaN aside, the families themselves survive.
+            if !once.contains("NaN") {
+                assert_eq!(back, dec(body));
+            }
+        }
+    }
+
+    #[test]
+    fn integer_fast_path_matches_write_g() {
+        let mut values: Vec<f64> = (-2000..2000).map(f64::from).collect();
+        values.extend([
+            999_999.0,
+            -999_999.0,
+            1e6,
+            -1e6,
+            123_456.0,
+            1e6 - 0.5,
+            0.5,
+            -0.0,
+            1e15,
+        ]);
+        for v in values {
+            let (mut fast, mut slow) = (Vec::new(), Vec::new());
+            write_float(&mut fast, v);
+            float::write_g(&mut slow, if v == 0.0 { 0.0 } else { v });
+            assert_eq!(fast, slow, "{v}");
+        }
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn metric_name() -> impl Strategy<Value = String> {
+            prop_oneof!["[a-zA-Z_:][a-zA-Z0-9_:]{0,12}", "\\PC{1,12}"]
+        }
+
+        fn label_name() -> impl Strategy<Value = String> {
+            prop_oneof!["[a-zA-Z_][a-zA-Z0-9_]{0,8}", "[^:]{1,8}"]
+                .prop_filter("reserved", |n| n != "__name__")
+        }
+
+        fn metric() -> impl Strategy<Value = Metric> {
+            (
+                proptest::collection::btree_map(label_name(), "\\PC{0,8}|[\\\\\"\n]{0,4}", 0..4),
+                any::<f64>().prop_filter("NaN", |v| !v.is_nan()),
+                proptest::option::of(any::<i64>()),
+            )
+                .prop_map(|(labels, value, timestamp_ms)| Metric {
+                    label: labels
+                        .into_iter()
+                        .map(|(n, v)| LabelPair::new(n, v))
+                        .collect(),
+                    untyped: Some(Untyped { value: Some(value) }),
+                    timestamp_ms,
+                    ..Default::default()
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn untyped_families_round_trip(
+                name in metric_name(),
+                help in proptest::option::of("\\PC{0,16}|[\\\\\n\"]{0,4}"),
+                metrics in proptest::collection::vec(metric(), 1..4),
+            ) {
+                let mf = MetricFamily {
+                    name: Some(name.into()),
+                    help: help.map(Str::from),
+                    r#type: Some(MetricType::Untyped as i32),
+                    metric: metrics,
+                    unit: None,
+                };
+                let mut out = Vec::new();
+                encode(std::slice::from_ref(&mf), &mut out).unwrap();
+                let back = decode(Bytes::from(out.clone())).unwrap();
+                // -0 is written as 0, as Go writes it; help loses its
+                // leading blanks, and an empty help is no help.
+                let mut want = mf.clone();
+                want.help = mf
+                    .help
+                    .as_deref()
+                    .map(|h| h.trim_start_matches([' ', '\t']))
+                    .filter(|h| !h.is_empty())
+                    .map(Str::from);
+                for m in &mut want.metric {
+                    if let Some(u) = &mut m.untyped {
+                        u.value = u.value.map(|v| if v == 0.0 { 0.0 } else { v });
+                    }
+                }
+                prop_assert_eq!(back, vec![want], "{}", String::from_utf8_lossy(&out));
+            }
+
+            #[test]
+            fn decode_never_panics(body in proptest::collection::vec(
+                prop_oneof![
+                    Just(b'\n'), Just(b' '), Just(b'{'), Just(b'}'), Just(b'"'), Just(b'\\'),
+                    Just(b'='), Just(b','), Just(b'#'), Just(b'a'), Just(b'1'), Just(b'_'),
+                    any::<u8>(),
+                ],
+                0..64,
+            )) {
+                let _ = decode(Bytes::from(body));
+            }
+        }
+    }
 }
