@@ -43,13 +43,9 @@ const METHODS: [&str; 4] = ["GET", "POST", "PUT", "DELETE"];
 
 fn labels(f: usize, s: usize) -> Vec<LabelPair> {
     vec![
-        LabelPair::new("handler", format!("/api/v1/resource_{}/items", f % 17)),
-        LabelPair::new(
-            "instance",
-            format!("app-server-{s:02}.prod.example.net:9100"),
-        ),
+        LabelPair::new("handler", format!("/api/v1/r{}", f % 17)),
+        LabelPair::new("instance", format!("10.0.{}.{s}:9100", f % 8)),
         LabelPair::new("method", METHODS[s % METHODS.len()]),
-        LabelPair::new("status", if s % 5 == 0 { "500" } else { "200" }),
     ]
 }
 
@@ -65,7 +61,7 @@ pub fn families(size: Size) -> Vec<MetricFamily> {
                 _ => ("_duration_seconds", MetricType::Summary),
             };
             let mut mf = MetricFamily {
-                name: Some(format!("app_subsystem_{f:03}_requests{suffix}").into()),
+                name: Some(format!("app_{f:03}_requests{suffix}").into()),
                 help: Some(
                     format!("Requests handled by subsystem {f}, by handler and status.").into(),
                 ),

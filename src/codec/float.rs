@@ -37,18 +37,10 @@ impl Decimal {
     }
 }
 
+#[derive(Default)]
 struct StackStr {
     buf: [u8; 32],
     len: usize,
-}
-
-impl Default for StackStr {
-    fn default() -> StackStr {
-        StackStr {
-            buf: [0; 32],
-            len: 0,
-        }
-    }
 }
 
 impl StackStr {
@@ -147,7 +139,7 @@ pub(crate) fn write_g(out: &mut Vec<u8>, v: f64) {
     let d = Decimal::of(v);
     // With the shortest precision Go switches to %e below 1e-4 or from 1e6 up.
     let exp = d.point - 1;
-    if exp < -4 || exp >= 6 {
+    if !(-4..6).contains(&exp) {
         write_e(out, &d);
     } else {
         write_f(out, &d);
