@@ -8,9 +8,24 @@
 //! [`decode`] accepts exactly the OpenMetrics 1.0 text format: the ABNF of the
 //! specification (single spaces, no blank lines, no other `#` lines, no
 //! trailing commas in label sets, a final `# EOF` and nothing after it) and its
-//! rules on families and metrics. Every error names the 1-based line and what
-//! was expected there. The whole body is one exposition: any error rejects it
-//! all, as the specification requires.
+//! rules on families and metrics: at most one `# HELP`, `# TYPE` and `# UNIT`
+//! per family, before its samples; a unit that is the suffix of the name;
+//! families, metrics and metric points that are contiguous (no interleaving,
+//! no duplicate samples, increasing timestamps); sample names that do not
+//! clash with an earlier family's; exemplars only on counter totals and
+//! buckets. Like Python's `prometheus_client` parser it also rejects the
+//! values the specification forbids: NaN or negative totals, counts and
+//! sums (but a gauge histogram with negative buckets may have a negative
+//! sum), counts that are not integers, buckets out of `le` order or with
+//! decreasing counts, histograms without a `+Inf` bucket or whose `_count`
+//! differs from it, quantiles outside 0..1 and negative quantile values,
+//! info values other than 1 and stateset values other than 0 and 1.
+//!
+//! Every error names the 1-based line and what was expected there (problems
+//! of a whole metric point, such as a missing `+Inf` bucket, name the point's
+//! last line). The whole body is one exposition: any error rejects it all,
+//! as the specification requires. Metric names in quotes, from drafts after
+//! 1.0, are not accepted.
 //!
 //! OpenMetrics has types that client_model lacks. They map as follows, the
 //! way Python's `prometheus_client` maps them when it writes Prometheus text,
@@ -48,7 +63,8 @@
 //!
 //! [`encode`] writes what Go's `expfmt.MetricFamilyToOpenMetrics` writes with
 //! its `WithUnit` and `WithCreatedLines` options, followed by one `# EOF`,
-//! except where Go's output would not be valid OpenMetrics:
+//! except where Go's output would not be valid OpenMetrics or would lose
+//! data:
 //!
 //! - gauge histograms get `_gcount` and `_gsum` (Go writes `_count`/`_sum`);
 //! - a `_created` line carries the metric's timestamp when it has one;
@@ -57,7 +73,15 @@
 //! - an absent `sample_sum`/`sample_count` is not written as 0: a summary
 //!   writes each only when present, a histogram writes `_sum` and `_count`
 //!   only when it has a sum (OpenMetrics requires both or neither);
-//! - an empty unit is no unit.
+//! - an empty unit is no unit;
+//! - timestamps are written from their exact seconds and nanoseconds, not
+//!   through a float64: the same bytes as Go wherever Go's float is exact
+//!   (always for millisecond timestamps before the year 141,000), every
+//!   digit where Go would round them away.
+//!
+//! As in Go, names that are not legacy Prometheus names are written quoted
+//! (`{"my.metric",...}`), which Prometheus reads but OpenMetrics 1.0 (and so
+//! [`decode`]) does not; float histograms and unknown types are errors.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};

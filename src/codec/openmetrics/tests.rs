@@ -1534,6 +1534,8 @@ fn encodes_counters_as_go_does() {
             counter(&[("path", "b")], 1e21, None, Some(exemplar(&[], 1.0, None))),
         ],
     )];
+    // Go's float64 would turn the created timestamp into
+    // 1.7000000002499998e+09; everything else is Go's bytes.
     let want = r#"# HELP http_requests Requests \"served\".\nPer path \\ method.
 # TYPE http_requests counter
 http_requests_total{path="/a"} 3.0 # {trace_id="abc"} 1.0 1.7000000005e+09
@@ -1543,6 +1545,33 @@ http_requests_total{path="b"} 1e+21
 # EOF
 "#;
     assert_eq!(encode_str(&fams), want);
+}
+
+#[test]
+fn timestamps_are_written_as_go_writes_them_but_exactly() {
+    let secs = |nanos: i128| {
+        let mut out = Vec::new();
+        write_seconds(&mut out, nanos);
+        String::from_utf8(out).unwrap()
+    };
+    // What Go's writeOpenMetricsFloat(float64(nanos) / 1e9) writes.
+    assert_eq!(secs(0), "0.0");
+    assert_eq!(secs(1_000_000_000), "1.0");
+    assert_eq!(secs(-1_000_000_000), "-1.0");
+    assert_eq!(secs(12_345_600_000_000), "12345.6");
+    assert_eq!(secs(123_456_000_000_000), "123456.0");
+    assert_eq!(secs(1_234_567_000_000_000), "1.234567e+06");
+    assert_eq!(secs(1_234_567_890_000_000), "1.23456789e+06");
+    assert_eq!(secs(1_520_879_607_789_000_000), "1.520879607789e+09");
+    assert_eq!(secs(-1_500_000_000), "-1.5");
+    assert_eq!(secs(100_000), "0.0001");
+    assert_eq!(secs(10_000), "1e-05");
+    assert_eq!(secs(1), "1e-09");
+    assert_eq!(secs(1_700_000_000_500_000_000), "1.7000000005e+09");
+    // Where float64 cannot hold the nanoseconds Go writes
+    // 1.7000000002499998e+09; this keeps them.
+    assert_eq!(secs(1_700_000_000_250_000_000), "1.70000000025e+09");
+    assert_eq!(secs(1_604_676_851_123_456_789), "1.604676851123456789e+09");
 }
 
 #[test]
