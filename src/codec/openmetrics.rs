@@ -92,8 +92,8 @@ use bytes::Bytes;
 use super::{float, DecodeError, EncodeError, Position};
 use crate::format::Format;
 use crate::model::{
-    Bucket, Counter, Exemplar, Gauge, LabelPair, Metric, MetricFamily, MetricType, Quantile, Str,
-    Timestamp, Untyped,
+    Bucket, Counter, Exemplar, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
+    Quantile, Str, Summary, Timestamp, Untyped,
 };
 
 /// Decodes an OpenMetrics text exposition.
@@ -1295,8 +1295,30 @@ impl<'a> Decoder<'a> {
             Kind::Counter => m.counter = Some(Counter::default()),
             Kind::Gauge | Kind::Info | Kind::StateSet => m.gauge = Some(Gauge::default()),
             Kind::Unknown => m.untyped = Some(Untyped::default()),
-            Kind::Summary => m.summary = Some(Box::default()),
-            Kind::Histogram | Kind::GaugeHistogram => m.histogram = Some(Box::default()),
+            // Metrics of a family mostly share their quantiles and buckets:
+            // size for the previous metric's.
+            Kind::Summary => {
+                let n = fam
+                    .metrics
+                    .last()
+                    .and_then(|m| m.summary.as_ref())
+                    .map_or(0, |s| s.quantile.len());
+                m.summary = Some(Box::new(Summary {
+                    quantile: Vec::with_capacity(n),
+                    ..Default::default()
+                }));
+            }
+            Kind::Histogram | Kind::GaugeHistogram => {
+                let n = fam
+                    .metrics
+                    .last()
+                    .and_then(|m| m.histogram.as_ref())
+                    .map_or(0, |h| h.bucket.len());
+                m.histogram = Some(Box::new(Histogram {
+                    bucket: Vec::with_capacity(n),
+                    ..Default::default()
+                }));
+            }
         }
         fam.metrics.push(m);
         fam.point = Some(Point {

@@ -1,5 +1,4 @@
 use super::*;
-use crate::model::{Histogram, Summary};
 
 // ---- helpers ------------------------------------------------------------
 
