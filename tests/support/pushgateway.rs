@@ -123,13 +123,15 @@ impl Pushgateway {
     }
 
     /// Every family the gateway exposes, scraped as delimited protobuf.
-    pub fn scrape(&self) -> Vec<pushgate::model::MetricFamily> {
+    /// `Err` if the scrape does not decode (the gateway passes on strings
+    /// that are not UTF-8, which our decoder refuses).
+    pub fn scrape(&self) -> Result<Vec<pushgate::model::MetricFamily>, String> {
         let accept = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited";
         let r = http::request(self.addr, "GET", "/metrics", &[("Accept", accept)], &[])
             .expect("scraping the gateway");
         assert_eq!(r.status, 200, "scrape failed: {}", r.text());
         pushgate::codec::protobuf::decode(r.body.into(), &pushgate::codec::Limits::default())
-            .expect("the gateway's protobuf scrape must decode")
+            .map_err(|e| format!("the gateway's protobuf scrape does not decode: {e}"))
     }
 }
 
