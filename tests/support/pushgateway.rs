@@ -126,12 +126,29 @@ impl Pushgateway {
     /// `Err` if the scrape does not decode (the gateway passes on strings
     /// that are not UTF-8, which our decoder refuses).
     pub fn scrape(&self) -> Result<Vec<pushgate::model::MetricFamily>, String> {
+        let body = self.scrape_raw();
+        let families = pushgate::codec::protobuf::decode(
+            body.clone().into(),
+            &pushgate::codec::Limits::default(),
+        )
+        .map_err(|e| format!("the gateway's protobuf scrape does not decode: {e}"))?;
+        // What Go wrote, we write back byte for byte.
+        let mut again = Vec::new();
+        pushgate::codec::protobuf::encode(&families, &mut again);
+        assert!(
+            again == body,
+            "re-encoding the gateway's protobuf scrape changed its bytes"
+        );
+        Ok(families)
+    }
+
+    /// The gateway's `/metrics` as length-delimited protobuf, as Go wrote it.
+    pub fn scrape_raw(&self) -> Vec<u8> {
         let accept = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited";
         let r = http::request(self.addr, "GET", "/metrics", &[("Accept", accept)], &[])
             .expect("scraping the gateway");
         assert_eq!(r.status, 200, "scrape failed: {}", r.text());
-        pushgate::codec::protobuf::decode(r.body.into(), &pushgate::codec::Limits::default())
-            .map_err(|e| format!("the gateway's protobuf scrape does not decode: {e}"))
+        r.body
     }
 }
 
