@@ -106,6 +106,18 @@ impl Report {
 
 type Sender = http1::SendRequest<Full<Bytes>>;
 
+/// An error with its sources: hyper's own text is terse ("connection error").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 async fn connect<B>(addr: SocketAddr) -> Result<http1::SendRequest<B>, String>
 where
     B: hyper::body::Body + Send + 'static,
@@ -116,7 +128,7 @@ where
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let (sender, conn) = http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| chain(&e))?;
     // Ends when `sender` is dropped or the server closes the connection.
     tokio::spawn(conn);
     Ok(sender)
@@ -169,17 +181,17 @@ impl Load {
                     Some(s) => s,
                     None => connect(self.addr).await.map_err(|e| ("connect", e))?,
                 };
-                s.ready().await.map_err(|e| ("transport", e.to_string()))?;
+                s.ready().await.map_err(|e| ("transport", chain(&e)))?;
                 let response = s
                     .send_request(request)
                     .await
-                    .map_err(|e| ("transport", e.to_string()))?;
+                    .map_err(|e| ("transport", chain(&e)))?;
                 let status = response.status();
                 let body = response
                     .into_body()
                     .collect()
                     .await
-                    .map_err(|e| ("transport", e.to_string()))?
+                    .map_err(|e| ("transport", chain(&e)))?
                     .to_bytes();
                 Ok::<_, (&str, String)>((s, status, body))
             };
@@ -225,13 +237,13 @@ pub async fn get_status(addr: SocketAddr, path: &str, timeout: Duration) -> Resu
             .header(HOST, addr.to_string())
             .body(Empty::new())
             .expect("valid request");
-        let response = s.send_request(request).await.map_err(|e| e.to_string())?;
+        let response = s.send_request(request).await.map_err(|e| chain(&e))?;
         let status = response.status().as_u16();
         response
             .into_body()
             .collect()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| chain(&e))?;
         Ok(status)
     };
     tokio::time::timeout(timeout, attempt)
