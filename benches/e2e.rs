@@ -3,7 +3,7 @@
 //!
 //! Run: `cargo bench --bench e2e` (builds the `pushgate` binary too; a plain
 //! `target/release/pushgate` from `cargo build --release` is used as well).
-//! Scenarios can be filtered by substring of `server/format/connections`,
+//! Scenarios can be filtered by substring of `server/format/conns/groups`,
 //! e.g. `cargo bench --bench e2e -- pushgateway/text`.
 //!
 //! For each format (protobuf, text) and connection count (1, 32), each server
