@@ -28,8 +28,10 @@
 
 pub mod codec;
 pub mod format;
+pub mod gateway;
 pub mod matcher;
 pub mod model;
+pub mod store;
 pub mod transform;
 
 pub use format::Format;
