@@ -900,3 +900,69 @@ async fn clones_share_store_and_metrics() {
         .sum();
     assert_eq!(total, 8.0);
 }
+
+// ---------------------------------------------------------------------------
+// Logging
+// ---------------------------------------------------------------------------
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn refusals_are_logged_with_reason_peer_and_bytes() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let store = MemoryStore::new();
+    let gw = gateway(&store);
+    let mut req = post("/metrics/job/j", "up 1 1\n");
+    let peer: std::net::SocketAddr = "198.51.100.4:40000".parse().unwrap();
+    req.extensions_mut()
+        .insert(pushgate::gateway::PeerAddr(peer));
+    assert_eq!(send(&gw, req).await.0, StatusCode::BAD_REQUEST);
+    let failing = PushGateway::builder(BoxStore::new(Failing(
+        || StoreError::Closed,
+        Arc::default(),
+    )))
+    .build()
+    .unwrap();
+    assert_eq!(
+        send(&failing, post("/", "up 1\n")).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    assert!(lines[0].contains(" INFO "), "{log}");
+    for part in [
+        "push refused",
+        "peer=198.51.100.4:40000",
+        "bytes=7",
+        "status=400",
+        "reason=pushed metrics must not have timestamp",
+    ] {
+        assert!(lines[0].contains(part), "{part} in {log}");
+    }
+    assert!(lines[1].contains(" WARN "), "{log}");
+    assert!(
+        lines[1].contains("status=503") && lines[1].contains("reason=store closed"),
+        "{log}"
+    );
+}
