@@ -3,10 +3,11 @@
 //! Prometheus *push* telemetry as tower middleware: a gateway that receives
 //! pushed metrics, a pusher that sends them, and the codecs between.
 //!
-//! This release carries the foundation: the metric [`model`], every push
-//! [`codec`] (protobuf, Prometheus text, OpenMetrics, JSON, InfluxDB line
-//! protocol), [`Format`] negotiation, and the [`matcher`] and [`transform`]
-//! stages that select and enrich families.
+//! Here so far: the metric [`model`], every push [`codec`] (protobuf,
+//! Prometheus text, OpenMetrics, JSON, InfluxDB line protocol), [`Format`]
+//! negotiation, the [`matcher`] and [`transform`] stages that select and
+//! enrich families, the [`gateway`] (a tower service built from one layer per
+//! stage) and the [`store`]s it writes to.
 //!
 //! ```
 //! use bytes::Bytes;
@@ -28,8 +29,10 @@
 
 pub mod codec;
 pub mod format;
+pub mod gateway;
 pub mod matcher;
 pub mod model;
+pub mod store;
 pub mod transform;
 
 pub use format::Format;
