@@ -252,30 +252,23 @@ impl<'a> Cursor<'a> {
 
     /// A double-quoted string starting at `pos`, with the escapes `\\`, `\"`
     /// and `\n`. `what` names it in errors.
+    #[inline]
     fn quoted(&mut self, what: &str) -> Result<Span, DecodeError> {
-        let buf = self.buf;
         let start = self.pos + 1;
-        let mut i = start;
+        let i = find_quote_stop(self.buf, start);
         // Fast path: no escapes, the string is a slice of the body.
-        loop {
-            match buf.get(i) {
-                None => {
-                    self.pos = i;
-                    return Err(self.eof());
-                }
-                Some(b'"') => {
-                    self.pos = i + 1;
-                    return Ok(Span::body(start, i));
-                }
-                Some(b'\\') => break,
-                Some(b'\n') => {
-                    self.pos = i;
-                    let so_far = self.text(Span::body(start, i));
-                    return Err(self.err(format!("{what} {so_far:?} contains unescaped new-line")));
-                }
-                Some(_) => i += 1,
-            }
+        if self.buf.get(i) == Some(&b'"') {
+            self.pos = i + 1;
+            return Ok(Span::body(start, i));
         }
+        self.quoted_slow(what, start, i)
+    }
+
+    /// [`Cursor::quoted`] from the first escape, line feed or end of input.
+    #[cold]
+    #[inline(never)]
+    fn quoted_slow(&mut self, what: &str, start: usize, mut i: usize) -> Result<Span, DecodeError> {
+        let buf = self.buf;
         let from = self.scratch.len();
         self.scratch.extend_from_slice(&buf[start..i]);
         loop {
@@ -319,10 +312,7 @@ impl<'a> Cursor<'a> {
                     return Err(self.err(format!("{what} {so_far:?} contains unescaped new-line")));
                 }
                 Some(_) => {
-                    let run = buf[i..]
-                        .iter()
-                        .position(|&b| matches!(b, b'"' | b'\\' | b'\n'))
-                        .map_or(buf.len(), |n| i + n);
+                    let run = find_quote_stop(buf, i);
                     self.scratch.extend_from_slice(&buf[i..run]);
                     i = run;
                 }
@@ -419,6 +409,39 @@ impl<'a> Cursor<'a> {
         }
         Ok(Some(ts))
     }
+}
+
+/// The position of the first `"`, `\\` or line feed in `buf` from `i` on, or
+/// `buf.len()`. Eight bytes at a time: quoted strings are mostly short runs
+/// of plain bytes.
+#[inline]
+fn find_quote_stop(buf: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte of `x` is zero, and below it none is: the lowest set bit marks
+    // the first zero byte exactly (higher ones may be false positives).
+    fn zero_bytes(x: u64) -> u64 {
+        x.wrapping_sub(ONES) & !x & HIGH
+    }
+    while let Some(chunk) = buf.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let hits = zero_bytes(w ^ (ONES * u64::from(b'"')))
+            | zero_bytes(w ^ (ONES * u64::from(b'\\')))
+            | zero_bytes(w ^ (ONES * u64::from(b'\n')));
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&b) = buf.get(i) {
+        if matches!(b, b'"' | b'\\' | b'\n') {
+            break;
+        }
+        i += 1;
+    }
+    i
 }
 
 /// Go's `strconv.ParseInt(s, 10, 64)`: an optional sign and decimal digits.
@@ -2421,6 +2444,31 @@ untyped_thing{instance="",job="g"} 42
                 assert_eq!(back, dec(body));
             }
         }
+    }
+
+    #[test]
+    fn quote_stops_are_found_word_by_word() {
+        let naive = |buf: &[u8], i: usize| {
+            (i..buf.len())
+                .find(|&j| matches!(buf[j], b'"' | b'\\' | b'\n'))
+                .unwrap_or(buf.len())
+        };
+        let mut buf = Vec::new();
+        for n in 0..40u8 {
+            // Plain, high (UTF-8) and stop bytes, in every alignment.
+            buf.push(match n % 7 {
+                0 => b'"',
+                1 | 4 => 0xc3,
+                2 if n > 20 => b'\n',
+                3 if n % 2 == 1 => b'\\',
+                _ => b'a' + n % 26,
+            });
+            for i in 0..=buf.len() {
+                assert_eq!(find_quote_stop(&buf, i), naive(&buf, i), "{buf:?} from {i}");
+            }
+        }
+        let plain = vec![b'x'; 37];
+        assert_eq!(find_quote_stop(&plain, 3), 37);
     }
 
     #[test]
