@@ -117,6 +117,10 @@ impl Span {
 struct RawLabel {
     name: Span,
     value: Span,
+    /// Where the label starts in the body (its name, or the name's quote).
+    from: usize,
+    /// Just after the value's closing quote.
+    to: usize,
 }
 
 /// The read position in a body known to be UTF-8.
@@ -553,34 +557,86 @@ impl SeriesIndex {
     }
 }
 
+/// The metric a summary or histogram line goes to.
+enum SeriesOf {
+    /// The family's current metric, by index.
+    Current(usize),
+    /// Another, to find (or create) by the line's labels; the line's series
+    /// key (see [`Decoder::split_labels`]).
+    Key((usize, usize)),
+}
+
 struct Family {
     mf: MetricFamily,
     /// The summary or histogram metric the last sample went to.
     current: Option<usize>,
+    /// The series key (see [`Decoder::split_labels`]) of a line that went
+    /// to `current`.
+    current_key: (usize, usize),
     /// Built once a summary or histogram family outgrows [`LINEAR_MAX`].
     index: Option<SeriesIndex>,
 }
 
 /// Remembers where recent names (as body ranges) resolved, so that runs of
-/// `_bucket` lines resolve without hashing.
+/// `_bucket` lines resolve without scanning or hashing.
 #[derive(Default)]
 struct NameCache {
-    slots: [(usize, usize, usize, Option<Role>); 4],
+    slots: [CachedName; 4],
     next: usize,
+    /// The slot [`NameCache::at`] found last.
+    last: usize,
+}
+
+#[derive(Clone, Copy, Default)]
+struct CachedName {
+    start: usize,
+    end: usize,
+    entry: Option<Entry>,
+    /// The name was read unquoted, so it is a legacy metric name.
+    bare: bool,
 }
 
 impl NameCache {
     fn get(&self, buf: &[u8], name: &[u8]) -> Option<Entry> {
-        self.slots.iter().find_map(|&(start, end, family, role)| {
-            let role = role?;
-            (end - start == name.len() && &buf[start..end] == name)
-                .then_some(Entry { family, role })
+        self.slots.iter().find_map(|s| {
+            let entry = s.entry?;
+            (s.end - s.start == name.len() && &buf[s.start..s.end] == name).then_some(entry)
         })
     }
 
-    fn put(&mut self, span: Span, entry: Entry) {
-        self.slots[self.next] = (span.start, span.end, entry.family, Some(entry.role));
+    fn put(&mut self, span: Span, entry: Entry, bare: bool) {
+        self.slots[self.next] = CachedName {
+            start: span.start,
+            end: span.end,
+            entry: Some(entry),
+            bare,
+        };
         self.next = (self.next + 1) % self.slots.len();
+    }
+
+    /// A cached unquoted name that starts at `pos`, as far as
+    /// [`Cursor::bare_name`] would read it there, and where it resolved.
+    #[inline]
+    fn at(&mut self, buf: &[u8], pos: usize) -> Option<(Span, Entry)> {
+        let rest = &buf[pos..];
+        let n = self.slots.len();
+        for k in 0..n {
+            let i = (self.last + k) % n;
+            let s = self.slots[i];
+            let Some(entry) = s.entry.filter(|_| s.bare) else {
+                continue;
+            };
+            let len = s.end - s.start;
+            if rest.get(..len) == Some(&buf[s.start..s.end])
+                && rest
+                    .get(len)
+                    .is_none_or(|&b| CLASS[b as usize] & METRIC_CONT == 0)
+            {
+                self.last = i;
+                return Some((Span::body(pos, pos + len), entry));
+            }
+        }
+        None
     }
 }
 
@@ -683,6 +739,7 @@ impl Decoder<'_> {
         }
         self.cur.skip_blanks();
         self.cur.scratch.clear();
+        let bare = self.cur.peek() != Some(b'"');
         let name = self.cur.metric_name()?;
         if self.cur.at_eol() {
             return Ok(());
@@ -691,7 +748,7 @@ impl Decoder<'_> {
             Some(name) if !name.is_empty() && matches!(self.cur.peek(), Some(b' ' | b'\t')) => name,
             _ => return Err(self.cur.err("invalid metric name in comment")),
         };
-        let family = self.resolve(name).family;
+        let family = self.resolve(name, bare).family;
         self.cur.skip_blanks();
         if self.cur.at_eol() {
             return Ok(());
@@ -726,7 +783,7 @@ impl Decoder<'_> {
     /// Go's parser does: the family of that exact name; else, for
     /// `_count`/`_sum`, a summary of the base name; else, for
     /// `_count`/`_sum`/`_bucket`, a histogram of the base name.
-    fn resolve(&mut self, name: Span) -> Entry {
+    fn resolve(&mut self, name: Span, bare: bool) -> Entry {
         let bytes = self.cur.bytes(name);
         if !name.scratch {
             if let Some(entry) = self.cache.get(self.cur.buf, bytes) {
@@ -744,6 +801,7 @@ impl Decoder<'_> {
                             ..Default::default()
                         },
                         current: None,
+                        current_key: (0, 0),
                         index: None,
                     });
                     Entry {
@@ -756,7 +814,7 @@ impl Decoder<'_> {
             }
         };
         if !name.scratch {
-            self.cache.put(name, entry);
+            self.cache.put(name, entry, bare);
         }
         entry
     }
@@ -792,10 +850,19 @@ impl Decoder<'_> {
         self.labels.clear();
         let braced = self.cur.peek() == Some(b'{');
         let mut name = None;
+        let mut entry = None;
+        let mut bare = false;
         if !braced {
-            name = self.cur.metric_name()?.filter(|n| !n.is_empty());
-            if name.is_none() {
-                return Err(self.cur.err("invalid metric name"));
+            if let Some((span, found)) = self.cache.at(self.cur.buf, self.cur.pos) {
+                self.cur.pos = span.end;
+                name = Some(span);
+                entry = Some(found);
+            } else {
+                bare = self.cur.peek() != Some(b'"');
+                name = self.cur.metric_name()?.filter(|n| !n.is_empty());
+                if name.is_none() {
+                    return Err(self.cur.err("invalid metric name"));
+                }
             }
             self.cur.skip_blanks();
         }
@@ -807,11 +874,22 @@ impl Decoder<'_> {
         let Some(name) = name else {
             return Err(self.cur.err("invalid metric name"));
         };
-        let entry = self.resolve(name);
+        let entry = match entry {
+            Some(entry) => entry,
+            None => self.resolve(name, bare),
+        };
         let family = &mut self.families[entry.family];
         let raw_type = *family.mf.r#type.get_or_insert(MetricType::Untyped as i32);
         let ty = MetricType::try_from(raw_type).unwrap_or(MetricType::Untyped);
-        let special = self.split_labels(ty, name)?;
+        let (special, series) = match ty {
+            MetricType::Summary | MetricType::Histogram => {
+                self.split_labels(ty, name, entry.family)?
+            }
+            _ => {
+                self.check_duplicates(name)?;
+                (None, SeriesOf::Key((0, 0)))
+            }
+        };
         let value = self.cur.value()?;
         let timestamp = self.cur.timestamp()?;
         match ty {
@@ -834,7 +912,10 @@ impl Decoder<'_> {
                 self.families[entry.family].mf.metric.push(metric);
             }
             MetricType::Summary | MetricType::Histogram => {
-                let index = self.series(entry.family, ty);
+                let index = match series {
+                    SeriesOf::Current(index) => index,
+                    SeriesOf::Key(key) => self.series(entry.family, ty, key),
+                };
                 let metric = &mut self.families[entry.family].mf.metric[index];
                 // Go converts counts with uint64(v); Rust's `as` saturates
                 // where Go's result is platform-defined.
@@ -887,6 +968,7 @@ impl Decoder<'_> {
                 self.cur.pos += 1;
                 return Ok(());
             }
+            let from = self.cur.pos;
             let token = self.cur.label_name()?.filter(|n| !n.is_empty());
             let Some(label) = token else {
                 let msg = match name {
@@ -937,7 +1019,12 @@ impl Decoder<'_> {
                 return Err(self.cur.err(msg));
             }
             let value = self.cur.quoted("label value")?;
-            self.labels.push(RawLabel { name: label, value });
+            self.labels.push(RawLabel {
+                name: label,
+                value,
+                from,
+                to: self.cur.pos,
+            });
             self.cur.skip_blanks();
             match self.cur.peek() {
                 Some(b',') => self.cur.pos += 1,
@@ -956,44 +1043,74 @@ impl Decoder<'_> {
         }
     }
 
-    /// Takes a summary's `quantile` or a histogram's `le` label out of the
-    /// labels and parses it (`None` if absent or NaN, which Go ignores), then
-    /// checks the remaining label names for duplicates.
-    fn split_labels(&mut self, ty: MetricType, name: Span) -> Result<Option<f64>, DecodeError> {
-        let special: &[u8] = match ty {
-            MetricType::Summary => b"quantile",
-            MetricType::Histogram => b"le",
-            _ => b"",
+    /// Parses a summary's `quantile` or a histogram's `le` label (`None` if
+    /// absent or NaN, which Go ignores) and finds the line's series: the
+    /// family's current metric, or else the series key to look it up by, once
+    /// the special label is taken out of the labels and the rest are checked
+    /// for duplicate names.
+    ///
+    /// The series key is the body range from the first label that is not
+    /// special to the end of the last: the same bytes there read as the same
+    /// labels, and no other label that is not special is outside it. So a
+    /// line whose key has the bytes of the current metric's key belongs to
+    /// it, and its labels passed the duplicate check already; bucket lines
+    /// that differ only in a trailing `le` and the `_sum` and `_count` lines
+    /// after them share a key.
+    fn split_labels(
+        &mut self,
+        ty: MetricType,
+        name: Span,
+        family: usize,
+    ) -> Result<(Option<f64>, SeriesOf), DecodeError> {
+        let special: &[u8] = if ty == MetricType::Summary {
+            b"quantile"
+        } else {
+            b"le"
         };
         let mut value = None;
-        if !special.is_empty() {
-            let mut found = false;
-            for label in &self.labels {
-                if self.cur.bytes(label.name) != special {
-                    continue;
-                }
-                let text = self.cur.text(label.value);
-                let Some(v) = float::parse(text) else {
-                    let msg = format!(
-                        "expected float as value for '{}' label, got {text:?}",
-                        self.cur.text(label.name)
-                    );
-                    return Err(self.cur.err(msg));
-                };
-                // The last one wins, and NaN means none, as in Go.
-                value = Some(v).filter(|v| !v.is_nan());
-                found = true;
+        let mut found = false;
+        let mut key_start = None;
+        let mut key_end = 0;
+        for label in &self.labels {
+            if self.cur.bytes(label.name) != special {
+                key_start.get_or_insert(label.from);
+                key_end = label.to;
+                continue;
             }
-            if found {
-                let cur = &self.cur;
-                self.labels.retain(|l| cur.bytes(l.name) != special);
+            let text = self.cur.text(label.value);
+            let Some(v) = float::parse(text) else {
+                let msg = format!(
+                    "expected float as value for '{}' label, got {text:?}",
+                    self.cur.text(label.name)
+                );
+                return Err(self.cur.err(msg));
+            };
+            // The last one wins, and NaN means none, as in Go.
+            value = Some(v).filter(|v| !v.is_nan());
+            found = true;
+        }
+        let key = key_start.map_or((0, 0), |start| (start, key_end));
+        let f = &self.families[family];
+        if let Some(i) = f.current {
+            let buf = self.cur.buf;
+            if buf[f.current_key.0..f.current_key.1] == buf[key.0..key.1] {
+                return Ok((value, SeriesOf::Current(i)));
             }
         }
+        if found {
+            let cur = &self.cur;
+            self.labels.retain(|l| cur.bytes(l.name) != special);
+        }
+        self.check_duplicates(name)?;
+        Ok((value, SeriesOf::Key(key)))
+    }
+
+    fn check_duplicates(&self, name: Span) -> Result<(), DecodeError> {
         if self.has_duplicate_names() {
             let msg = format!("duplicate label names for metric {:?}", self.cur.text(name));
             return Err(self.cur.err(msg));
         }
-        Ok(value)
+        Ok(())
     }
 
     fn has_duplicate_names(&self) -> bool {
@@ -1020,13 +1137,15 @@ impl Decoder<'_> {
     }
 
     /// The index of the summary or histogram metric with the current label
-    /// set, created if the family has none yet.
-    fn series(&mut self, family: usize, ty: MetricType) -> usize {
+    /// set, created if the family has none yet; it becomes the family's
+    /// current metric, under the line's series `key`.
+    fn series(&mut self, family: usize, ty: MetricType, key: (usize, usize)) -> usize {
         let cur = &self.cur;
         let labels = &self.labels;
         let f = &mut self.families[family];
         if let Some(i) = f.current {
             if same_set(cur, &f.mf.metric[i].label, labels) {
+                f.current_key = key;
                 return i;
             }
         }
@@ -1060,14 +1179,29 @@ impl Decoder<'_> {
         let i = match found {
             Some(i) => i,
             None => {
+                // As many buckets or quantiles as the last series had.
+                let hint = f.current.map_or(0, |i| {
+                    let m = &f.mf.metric[i];
+                    match (&m.summary, &m.histogram) {
+                        (Some(s), _) => s.quantile.len(),
+                        (_, Some(h)) => h.bucket.len(),
+                        _ => 0,
+                    }
+                });
                 let mut metric = Metric {
                     label: self.make_labels(),
                     ..Default::default()
                 };
                 if ty == MetricType::Summary {
-                    metric.summary = Some(Box::<Summary>::default());
+                    metric.summary = Some(Box::new(Summary {
+                        quantile: Vec::with_capacity(hint),
+                        ..Default::default()
+                    }));
                 } else {
-                    metric.histogram = Some(Box::<Histogram>::default());
+                    metric.histogram = Some(Box::new(Histogram {
+                        bucket: Vec::with_capacity(hint),
+                        ..Default::default()
+                    }));
                 }
                 let f = &mut self.families[family];
                 f.mf.metric.push(metric);
@@ -1079,7 +1213,9 @@ impl Decoder<'_> {
                 i
             }
         };
-        self.families[family].current = Some(i);
+        let f = &mut self.families[family];
+        f.current = Some(i);
+        f.current_key = key;
         i
     }
 }
