@@ -868,7 +868,9 @@ impl Decoder<'_> {
         }
         if self.cur.peek() == Some(b'{') {
             self.cur.pos += 1;
-            self.label_set(braced, &mut name)?;
+            if braced || !self.plain_label_set() {
+                self.label_set(braced, &mut name)?;
+            }
             self.cur.skip_blanks();
         }
         let Some(name) = name else {
@@ -956,6 +958,59 @@ impl Decoder<'_> {
             }
         }
         Ok(())
+    }
+
+    /// [`Decoder::label_set`] for the usual shape, `name="value",...}` with
+    /// bare names, no blanks and no escapes: reads it and returns true, or
+    /// returns false where it reads anything else, with the position and
+    /// labels as they were.
+    #[inline]
+    fn plain_label_set(&mut self) -> bool {
+        let buf = self.cur.buf;
+        let open = self.cur.pos;
+        let mut pos = open;
+        loop {
+            match buf.get(pos) {
+                Some(b'}') => {
+                    self.cur.pos = pos + 1;
+                    return true;
+                }
+                Some(&b) if CLASS[b as usize] & LABEL_START != 0 => {}
+                _ => break,
+            }
+            let from = pos;
+            pos += 1;
+            while let Some(&b) = buf.get(pos) {
+                if CLASS[b as usize] & LABEL_CONT == 0 {
+                    break;
+                }
+                pos += 1;
+            }
+            let name = Span::body(from, pos);
+            if buf.get(pos..pos + 2) != Some(b"=\"") || &buf[from..pos] == b"__name__" {
+                break;
+            }
+            let start = pos + 2;
+            let end = find_quote_stop(buf, start);
+            if buf.get(end) != Some(&b'"') {
+                break;
+            }
+            pos = end + 1;
+            self.labels.push(RawLabel {
+                name,
+                value: Span::body(start, end),
+                from,
+                to: pos,
+            });
+            match buf.get(pos) {
+                Some(b',') => pos += 1,
+                Some(b'}') => {}
+                _ => break,
+            }
+        }
+        self.labels.clear();
+        self.cur.pos = open;
+        false
     }
 
     /// The labels after `{`, up to and including `}`. In a line that starts
