@@ -448,6 +448,28 @@ fn find_quote_stop(buf: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// How many leading bytes `a` and `b` share. Eight at a time.
+#[inline]
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut i = 0;
+    while let (Some(x), Some(y)) = (a.get(i..i + 8), b.get(i..i + 8)) {
+        let mut words = ([0u8; 8], [0u8; 8]);
+        words.0.copy_from_slice(x);
+        words.1.copy_from_slice(y);
+        let diff = u64::from_le_bytes(words.0) ^ u64::from_le_bytes(words.1);
+        if diff != 0 {
+            return i + (diff.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
+}
+
 /// Go's `strconv.ParseInt(s, 10, 64)`: an optional sign and decimal digits.
 fn parse_i64(s: &[u8]) -> Option<i64> {
     let (negative, digits) = match s.first()? {
@@ -649,6 +671,11 @@ struct Decoder<'a> {
     /// base family's type never changes once set.
     names: HashMap<Str, Entry>,
     cache: NameCache,
+    /// The last label set [`Decoder::plain_label_set`] read: where it
+    /// started (after `{`), its length up to and including `}`, and its
+    /// labels. The next line's labels up to where the two differ are these.
+    template: (usize, usize),
+    template_labels: Vec<RawLabel>,
     hasher: RandomState,
 }
 
@@ -695,6 +722,8 @@ pub fn decode(body: Bytes) -> Result<Vec<MetricFamily>, DecodeError> {
         families: Vec::new(),
         names: HashMap::new(),
         cache: NameCache::default(),
+        template: (0, 0),
+        template_labels: Vec::new(),
         hasher: RandomState::new(),
     };
     d.run()?;
@@ -969,31 +998,52 @@ impl Decoder<'_> {
         let buf = self.cur.buf;
         let open = self.cur.pos;
         let mut pos = open;
+        // The labels this line shares with the template: the same bytes,
+        // from the brace to the comma or brace after a label, read the same.
+        let (t_open, t_len) = self.template;
+        if t_len != 0 {
+            let same = common_prefix(&buf[open..], &buf[t_open..t_open + t_len]);
+            for l in &self.template_labels {
+                let to = l.to - t_open;
+                if to >= same {
+                    break;
+                }
+                let shift = |s: Span| Span::body(s.start - t_open + open, s.end - t_open + open);
+                self.labels.push(RawLabel {
+                    name: shift(l.name),
+                    value: shift(l.value),
+                    from: l.from - t_open + open,
+                    to: open + to,
+                });
+                pos = open + to + 1;
+                if buf[open + to] == b'}' {
+                    self.cur.pos = pos;
+                    return true;
+                }
+            }
+        }
         loop {
             match buf.get(pos) {
                 Some(b'}') => {
-                    self.cur.pos = pos + 1;
-                    return true;
-                }
-                Some(&b) if CLASS[b as usize] & LABEL_START != 0 => {}
-                _ => break,
-            }
-            let from = pos;
-            pos += 1;
-            while let Some(&b) = buf.get(pos) {
-                if CLASS[b as usize] & LABEL_CONT == 0 {
+                    pos += 1;
                     break;
                 }
-                pos += 1;
+                Some(&b) if CLASS[b as usize] & LABEL_START != 0 => {}
+                _ => return self.not_plain(open),
             }
+            let from = pos;
+            pos += 1 + buf[pos + 1..]
+                .iter()
+                .position(|&b| CLASS[b as usize] & LABEL_CONT == 0)
+                .unwrap_or(buf.len() - pos - 1);
             let name = Span::body(from, pos);
             if buf.get(pos..pos + 2) != Some(b"=\"") || &buf[from..pos] == b"__name__" {
-                break;
+                return self.not_plain(open);
             }
             let start = pos + 2;
             let end = find_quote_stop(buf, start);
             if buf.get(end) != Some(&b'"') {
-                break;
+                return self.not_plain(open);
             }
             pos = end + 1;
             self.labels.push(RawLabel {
@@ -1005,9 +1055,19 @@ impl Decoder<'_> {
             match buf.get(pos) {
                 Some(b',') => pos += 1,
                 Some(b'}') => {}
-                _ => break,
+                _ => return self.not_plain(open),
             }
         }
+        self.cur.pos = pos;
+        self.template = (open, pos - open);
+        self.template_labels.clear();
+        self.template_labels.extend_from_slice(&self.labels);
+        true
+    }
+
+    /// Gives up on [`Decoder::plain_label_set`].
+    #[cold]
+    fn not_plain(&mut self, open: usize) -> bool {
         self.labels.clear();
         self.cur.pos = open;
         false
