@@ -534,10 +534,6 @@ struct Entry {
     role: Role,
 }
 
-/// Beyond this many metrics, a summary or histogram family finds a series
-/// by hash rather than by comparing each metric.
-const LINEAR_MAX: usize = 8;
-
 /// Beyond this many labels, label sets are compared by sorting.
 const SMALL_SET: usize = 16;
 
@@ -563,19 +559,19 @@ impl Hasher for IdHasher {
     }
 }
 
-/// Series of a family by label-set hash: a head per hash and a chain
-/// through the metrics that share it.
+/// The summary and histogram series of every family by hash of family and
+/// label set: a head per hash and a chain through the series that share it.
 #[derive(Default)]
 struct SeriesIndex {
     heads: HashMap<u64, u32, BuildHasherDefault<IdHasher>>,
-    next: Vec<u32>,
+    /// Family, metric, and the next series with the same hash.
+    chain: Vec<(usize, usize, u32)>,
 }
 
 impl SeriesIndex {
-    fn insert(&mut self, hash: u64, metric: usize) {
-        debug_assert_eq!(self.next.len(), metric);
-        let prev = self.heads.insert(hash, metric as u32);
-        self.next.push(prev.unwrap_or(NONE));
+    fn insert(&mut self, hash: u64, family: usize, metric: usize) {
+        let prev = self.heads.insert(hash, self.chain.len() as u32);
+        self.chain.push((family, metric, prev.unwrap_or(NONE)));
     }
 }
 
@@ -595,8 +591,6 @@ struct Family {
     /// The series key (see [`Decoder::split_labels`]) of a line that went
     /// to `current`.
     current_key: (usize, usize),
-    /// Built once a summary or histogram family outgrows [`LINEAR_MAX`].
-    index: Option<SeriesIndex>,
 }
 
 /// Remembers where recent names (as body ranges) resolved, so that runs of
@@ -671,6 +665,7 @@ struct Decoder<'a> {
     /// base family's type never changes once set.
     names: HashMap<Str, Entry>,
     cache: NameCache,
+    series: SeriesIndex,
     /// The last label set [`Decoder::plain_label_set`] read: where it
     /// started (after `{`), its length up to and including `}`, and its
     /// labels. The next line's labels up to where the two differ are these.
@@ -722,6 +717,7 @@ pub fn decode(body: Bytes) -> Result<Vec<MetricFamily>, DecodeError> {
         families: Vec::new(),
         names: HashMap::new(),
         cache: NameCache::default(),
+        series: SeriesIndex::default(),
         template: (0, 0),
         template_labels: Vec::new(),
         hasher: RandomState::new(),
@@ -831,7 +827,6 @@ impl Decoder<'_> {
                         },
                         current: None,
                         current_key: (0, 0),
-                        index: None,
                     });
                     Entry {
                         family: self.families.len() - 1,
@@ -1258,38 +1253,18 @@ impl Decoder<'_> {
         let cur = &self.cur;
         let labels = &self.labels;
         let f = &mut self.families[family];
-        if let Some(i) = f.current {
-            if same_set(cur, &f.mf.metric[i].label, labels) {
-                f.current_key = key;
-                return i;
+        let hash = raw_hash(&self.hasher, cur, labels)
+            .wrapping_add((family as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let index = &self.series;
+        let mut j = index.heads.get(&hash).copied().unwrap_or(NONE);
+        let found = loop {
+            let Some(&(fam, m, next)) = index.chain.get(j as usize) else {
+                break None;
+            };
+            if fam == family && same_set(cur, &f.mf.metric[m].label, labels) {
+                break Some(m);
             }
-        }
-        let mut hash = None;
-        let found = if f.index.is_none() && f.mf.metric.len() < LINEAR_MAX {
-            f.mf.metric
-                .iter()
-                .position(|m| same_set(cur, &m.label, labels))
-        } else {
-            let hasher = &self.hasher;
-            let index = f.index.get_or_insert_with(|| {
-                let mut index = SeriesIndex::default();
-                for (i, m) in f.mf.metric.iter().enumerate() {
-                    index.insert(pairs_hash(hasher, &m.label), i);
-                }
-                index
-            });
-            let h = raw_hash(hasher, cur, labels);
-            hash = Some(h);
-            let mut j = index.heads.get(&h).copied().unwrap_or(NONE);
-            loop {
-                if j == NONE {
-                    break None;
-                }
-                if same_set(cur, &f.mf.metric[j as usize].label, labels) {
-                    break Some(j as usize);
-                }
-                j = index.next[j as usize];
-            }
+            j = next;
         };
         let i = match found {
             Some(i) => i,
@@ -1318,14 +1293,10 @@ impl Decoder<'_> {
                         ..Default::default()
                     }));
                 }
-                let f = &mut self.families[family];
-                f.mf.metric.push(metric);
-                let i = f.mf.metric.len() - 1;
-                if let Some(index) = &mut f.index {
-                    let h = hash.unwrap_or_else(|| pairs_hash(&self.hasher, &f.mf.metric[i].label));
-                    index.insert(h, i);
-                }
-                i
+                let metrics = &mut self.families[family].mf.metric;
+                metrics.push(metric);
+                self.series.insert(hash, family, metrics.len() - 1);
+                metrics.len() - 1
             }
         };
         let f = &mut self.families[family];
@@ -1362,13 +1333,6 @@ fn same_set(cur: &Cursor<'_>, have: &[LabelPair], want: &[RawLabel]) -> bool {
 fn raw_hash(hasher: &RandomState, cur: &Cursor<'_>, labels: &[RawLabel]) -> u64 {
     labels.iter().fold(0u64, |acc, l| {
         acc.wrapping_add(hasher.hash_one((cur.bytes(l.name), cur.bytes(l.value))))
-    })
-}
-
-/// [`raw_hash`] of decoded labels.
-fn pairs_hash(hasher: &RandomState, labels: &[LabelPair]) -> u64 {
-    labels.iter().fold(0u64, |acc, l| {
-        acc.wrapping_add(hasher.hash_one((l.name().as_bytes(), l.value().as_bytes())))
     })
 }
 
