@@ -32,7 +32,9 @@
 //! without the value its family's type needs, an unknown type).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+
+use foldhash::fast::RandomState;
 
 use bytes::Bytes;
 
@@ -663,7 +665,7 @@ struct Decoder<'a> {
     /// Every name seen, with where it resolved. Resolution never changes
     /// once made: an existing family of the exact name always wins, and a
     /// base family's type never changes once set.
-    names: HashMap<Str, Entry>,
+    names: HashMap<Str, Entry, RandomState>,
     cache: NameCache,
     series: SeriesIndex,
     /// The last label set [`Decoder::plain_label_set`] read: where it
@@ -715,12 +717,12 @@ pub fn decode(body: Bytes) -> Result<Vec<MetricFamily>, DecodeError> {
         },
         labels: Vec::new(),
         families: Vec::new(),
-        names: HashMap::new(),
+        names: HashMap::default(),
         cache: NameCache::default(),
         series: SeriesIndex::default(),
         template: (0, 0),
         template_labels: Vec::new(),
-        hasher: RandomState::new(),
+        hasher: RandomState::default(),
     };
     d.run()?;
     Ok(d.families
