@@ -668,6 +668,8 @@ struct Decoder<'a> {
     names: HashMap<Str, Entry, RandomState>,
     cache: NameCache,
     series: SeriesIndex,
+    /// The family that last had a metric added.
+    last_family: usize,
     /// The last label set [`Decoder::plain_label_set`] read: where it
     /// started (after `{`), its length up to and including `}`, and its
     /// labels. The next line's labels up to where the two differ are these.
@@ -720,6 +722,7 @@ pub fn decode(body: Bytes) -> Result<Vec<MetricFamily>, DecodeError> {
         names: HashMap::default(),
         cache: NameCache::default(),
         series: SeriesIndex::default(),
+        last_family: 0,
         template: (0, 0),
         template_labels: Vec::new(),
         hasher: RandomState::default(),
@@ -728,7 +731,11 @@ pub fn decode(body: Bytes) -> Result<Vec<MetricFamily>, DecodeError> {
     Ok(d.families
         .into_iter()
         .filter(|f| !f.mf.metric.is_empty())
-        .map(|f| f.mf)
+        .map(|mut f| {
+            // Room made for more metrics than came goes back.
+            f.mf.metric.shrink_to_fit();
+            f.mf
+        })
         .collect())
 }
 
@@ -937,7 +944,7 @@ impl Decoder<'_> {
                     MetricType::Gauge => metric.gauge = Some(Gauge { value: Some(value) }),
                     _ => metric.untyped = Some(Untyped { value: Some(value) }),
                 }
-                self.families[entry.family].mf.metric.push(metric);
+                self.push_metric(entry.family, metric);
             }
             MetricType::Summary | MetricType::Histogram => {
                 let index = match series {
@@ -1248,6 +1255,21 @@ impl Decoder<'_> {
             .collect()
     }
 
+    /// Adds a metric to a family, returning its index. A family's first
+    /// metric makes room for as many as the family that last had one new
+    /// has: families tend to have alike numbers of series.
+    fn push_metric(&mut self, family: usize, metric: Metric) -> usize {
+        let last = self.last_family;
+        self.last_family = family;
+        let hint = self.families[last].mf.metric.len();
+        let metrics = &mut self.families[family].mf.metric;
+        if metrics.capacity() == 0 {
+            metrics.reserve_exact(hint.max(1));
+        }
+        metrics.push(metric);
+        metrics.len() - 1
+    }
+
     /// The index of the summary or histogram metric with the current label
     /// set, created if the family has none yet; it becomes the family's
     /// current metric, under the line's series `key`.
@@ -1295,10 +1317,9 @@ impl Decoder<'_> {
                         ..Default::default()
                     }));
                 }
-                let metrics = &mut self.families[family].mf.metric;
-                metrics.push(metric);
-                self.series.insert(hash, family, metrics.len() - 1);
-                metrics.len() - 1
+                let i = self.push_metric(family, metric);
+                self.series.insert(hash, family, i);
+                i
             }
         };
         let f = &mut self.families[family];
