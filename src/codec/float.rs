@@ -232,6 +232,17 @@ const POW10: [f64; 23] = [
 /// `None`, for the full parser.
 #[inline]
 fn parse_short(b: &[u8]) -> Option<f64> {
+    parse_short_prefix(b)
+        .filter(|&(_, n)| n == b.len())
+        .map(|(v, _)| v)
+}
+
+/// [`parse_short`] of the longest prefix of `b` that has its shape, and the
+/// prefix's length. If `b` goes on after it with a byte that cannot extend
+/// it (a blank, a line feed), that prefix is the whole number and its value
+/// is what [`parse`] gives for it.
+#[inline]
+pub(crate) fn parse_short_prefix(b: &[u8]) -> Option<(f64, usize)> {
     let (negative, mut i) = match b.first()? {
         b'-' => (true, 1),
         b'+' => (false, 1),
@@ -280,9 +291,6 @@ fn parse_short(b: &[u8]) -> Option<f64> {
         }
         exp += if negative_exp { -(e as i64) } else { e as i64 };
     }
-    if i != b.len() {
-        return None;
-    }
     let v = m as f64;
     let v = match exp {
         0 => v,
@@ -290,7 +298,7 @@ fn parse_short(b: &[u8]) -> Option<f64> {
         -22..=-1 => v / POW10[(-exp) as usize],
         _ => return None,
     };
-    Some(if negative { -v } else { v })
+    Some((if negative { -v } else { v }, i))
 }
 
 #[cfg(test)]
@@ -466,6 +474,13 @@ mod tests {
                 assert_eq!(fast, want, "{s:?}");
             }
             assert_eq!(parse(&s).map(f64::to_bits), want, "{s:?}");
+            // A number followed by a blank reads as the number alone.
+            let line = format!("{s} 5\n");
+            if let Some((v, n)) = parse_short_prefix(line.as_bytes()) {
+                if n == s.len() {
+                    assert_eq!(Some(v.to_bits()), want, "{line:?}");
+                }
+            }
         }
     }
 }

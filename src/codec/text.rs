@@ -386,6 +386,15 @@ impl<'a> Cursor<'a> {
 
     /// The sample value, at `pos`.
     fn value(&mut self) -> Result<f64, DecodeError> {
+        // Most values are short decimals, read without finding the token's
+        // end first.
+        let rest = &self.buf[self.pos..];
+        if let Some((v, n)) = float::parse_short_prefix(rest) {
+            if matches!(rest.get(n), None | Some(b' ' | b'\t' | b'\n')) {
+                self.pos += n;
+                return Ok(v);
+            }
+        }
         if self.peek().is_none() {
             return Err(self.eof());
         }
@@ -1191,7 +1200,8 @@ impl Decoder<'_> {
         let mut key_start = None;
         let mut key_end = 0;
         for label in &self.labels {
-            if self.cur.bytes(label.name) != special {
+            let n = label.name;
+            if n.end - n.start != special.len() || self.cur.bytes(n) != special {
                 key_start.get_or_insert(label.from);
                 key_end = label.to;
                 continue;
