@@ -2108,7 +2108,7 @@ mod tests {
 
     #[test]
     fn many_interleaved_series_group_by_hash() {
-        // More series than the linear scan handles, visited out of order.
+        // Many series of one family, visited out of order.
         let mut body = String::from("# TYPE big histogram\n");
         for i in 0..40 {
             body += &format!("big_bucket{{i=\"{i}\",k=\"x\",le=\"1\"}} {i}\n");
