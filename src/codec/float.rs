@@ -215,7 +215,9 @@ pub(crate) fn parse(s: &str) -> Option<f64> {
     if rest.contains('_') {
         return None;
     }
-    s.parse().ok()
+    // Go reports a finite spelling that overflows as a range error (its
+    // parsers reject it); underflow to zero is accepted, as in Go.
+    s.parse().ok().filter(|v: &f64| v.is_finite())
 }
 
 /// Powers of ten that are exact in an `f64`.
@@ -383,7 +385,10 @@ mod tests {
         assert!(parse("nan").unwrap().is_nan());
         assert_eq!(parse(".5"), Some(0.5));
         assert_eq!(parse("5."), Some(5.0));
-        for bad in ["", "+", "abc", "1x", "0x10", "1_000", "+NaN", "1e", "--1"] {
+        assert_eq!(parse("1e-400"), Some(0.0));
+        for bad in [
+            "", "+", "abc", "1x", "0x10", "1_000", "+NaN", "1e", "--1", "1e400", "-1e400",
+        ] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
     }
