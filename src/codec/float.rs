@@ -187,6 +187,9 @@ pub(crate) fn write_json(out: &mut Vec<u8>, v: f64) {
 /// formats: decimal or exponent notation, an optional sign, and the
 /// case-insensitive specials `NaN`, `Inf`, `+Inf`, `-Inf`, `Infinity`.
 pub(crate) fn parse(s: &str) -> Option<f64> {
+    if let Some(v) = parse_short(s.as_bytes()) {
+        return Some(v);
+    }
     let b = s.as_bytes();
     let (sign, rest) = match b.first() {
         Some(b'+') => (1.0, &s[1..]),
@@ -215,6 +218,89 @@ pub(crate) fn parse(s: &str) -> Option<f64> {
     // Go reports a finite spelling that overflows as a range error (its
     // parsers reject it); underflow to zero is accepted, as in Go.
     s.parse().ok().filter(|v: &f64| v.is_finite())
+}
+
+/// Powers of ten that are exact in an `f64`.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// The common case of [`parse`], exactly: `[+-]digits[.digits][(e|E)[+-]digits]`
+/// with at most 19 significant-or-not digits, a mantissa of at most 2^53 and
+/// a decimal exponent within ±22. The mantissa and the power of ten are then
+/// both exact, so one multiplication or division rounds correctly and gives
+/// the bits the std parser gives (Clinger's fast path). Anything else is
+/// `None`, for the full parser.
+#[inline]
+fn parse_short(b: &[u8]) -> Option<f64> {
+    parse_short_prefix(b)
+        .filter(|&(_, n)| n == b.len())
+        .map(|(v, _)| v)
+}
+
+/// [`parse_short`] of the longest prefix of `b` that has its shape, and the
+/// prefix's length. If `b` goes on after it with a byte that cannot extend
+/// it (a blank, a line feed), that prefix is the whole number and its value
+/// is what [`parse`] gives for it.
+#[inline]
+pub(crate) fn parse_short_prefix(b: &[u8]) -> Option<(f64, usize)> {
+    let (negative, mut i) = match b.first()? {
+        b'-' => (true, 1),
+        b'+' => (false, 1),
+        _ => (false, 0),
+    };
+    let digits = |i: &mut usize, m: &mut u64| {
+        let start = *i;
+        while let Some(&c) = b.get(*i) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            *m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+            *i += 1;
+        }
+        *i - start
+    };
+    let mut m = 0u64;
+    let int_digits = digits(&mut i, &mut m);
+    let mut frac_digits = 0;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        frac_digits = digits(&mut i, &mut m);
+    }
+    if int_digits == 0 || int_digits + frac_digits > 19 || m > 1 << 53 {
+        return None;
+    }
+    let mut exp = -(frac_digits as i64);
+    if let Some(b'e' | b'E') = b.get(i) {
+        i += 1;
+        let negative_exp = match b.get(i) {
+            Some(b'-') => {
+                i += 1;
+                true
+            }
+            Some(b'+') => {
+                i += 1;
+                false
+            }
+            _ => false,
+        };
+        let mut e = 0u64;
+        let n = digits(&mut i, &mut e);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        exp += if negative_exp { -(e as i64) } else { e as i64 };
+    }
+    let v = m as f64;
+    let v = match exp {
+        0 => v,
+        1..=22 => v * POW10[exp as usize],
+        -22..=-1 => v / POW10[(-exp) as usize],
+        _ => return None,
+    };
+    Some((if negative { -v } else { v }, i))
 }
 
 #[cfg(test)]
@@ -304,6 +390,102 @@ mod tests {
             "", "+", "abc", "1x", "0x10", "1_000", "+NaN", "1e", "--1", "1e400", "-1e400",
         ] {
             assert_eq!(parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn short_path_is_bit_identical_to_std() {
+        let mut cases: Vec<String> = [
+            "0",
+            "-0",
+            "+0",
+            "0.0",
+            "-0.0",
+            "1",
+            "-1",
+            "+1",
+            "5.",
+            "1027",
+            "0.005",
+            "0.1",
+            "0.25",
+            "2.5",
+            "57.821999999999996",
+            "4.650000025e+07",
+            "1e22",
+            "1e23",
+            "1e-22",
+            "1e-23",
+            "9007199254740992",
+            "9007199254740993",
+            "9007199254740991e22",
+            "9007199254740993e-22",
+            "1234567890123456789",
+            "12345678901234567890",
+            "0.0000000000000000001",
+            "1E5",
+            "1e+0",
+            "1e-0",
+            "1e0022",
+            "1e00022",
+            "00000000000000000001",
+            "0000000000000000001.5",
+            "123.456e-5",
+            "1.7976931348623157e308",
+            "5e-324",
+            "3.0e-10",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Every short shape the fast path takes or declines.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..200_000 {
+            let mut s = String::new();
+            match next() % 3 {
+                0 => s.push('-'),
+                1 if next() % 4 == 0 => s.push('+'),
+                _ => {}
+            }
+            let n = 1 + next() % 20;
+            for _ in 0..n {
+                s.push(char::from(b'0' + (next() % 10) as u8));
+            }
+            if next() % 2 == 0 {
+                s.insert(1 + (next() as usize % s.len()), '.');
+            }
+            if next() % 3 == 0 {
+                s.push('e');
+                if next() % 2 == 0 {
+                    s.push(if next() % 2 == 0 { '-' } else { '+' });
+                }
+                s += &(next() % 40).to_string();
+            }
+            cases.push(s);
+        }
+        for s in ["1027", "-0", "0.005", "4.650000025e+07", "9007199254740992"] {
+            assert!(parse_short(s.as_bytes()).is_some(), "{s:?}");
+        }
+        for s in cases {
+            let want = s.parse::<f64>().ok().map(f64::to_bits);
+            let fast = parse_short(s.as_bytes()).map(f64::to_bits);
+            if fast.is_some() {
+                assert_eq!(fast, want, "{s:?}");
+            }
+            assert_eq!(parse(&s).map(f64::to_bits), want, "{s:?}");
+            // A number followed by a blank reads as the number alone.
+            let line = format!("{s} 5\n");
+            if let Some((v, n)) = parse_short_prefix(line.as_bytes()) {
+                if n == s.len() {
+                    assert_eq!(Some(v.to_bits()), want, "{line:?}");
+                }
+            }
         }
     }
 }

@@ -32,7 +32,9 @@
 //! without the value its family's type needs, an unknown type).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+
+use foldhash::fast::RandomState;
 
 use bytes::Bytes;
 
@@ -117,6 +119,10 @@ impl Span {
 struct RawLabel {
     name: Span,
     value: Span,
+    /// Where the label starts in the body (its name, or the name's quote).
+    from: usize,
+    /// Just after the value's closing quote.
+    to: usize,
 }
 
 /// The read position in a body known to be UTF-8.
@@ -252,30 +258,23 @@ impl<'a> Cursor<'a> {
 
     /// A double-quoted string starting at `pos`, with the escapes `\\`, `\"`
     /// and `\n`. `what` names it in errors.
+    #[inline]
     fn quoted(&mut self, what: &str) -> Result<Span, DecodeError> {
-        let buf = self.buf;
         let start = self.pos + 1;
-        let mut i = start;
+        let i = find_quote_stop(self.buf, start);
         // Fast path: no escapes, the string is a slice of the body.
-        loop {
-            match buf.get(i) {
-                None => {
-                    self.pos = i;
-                    return Err(self.eof());
-                }
-                Some(b'"') => {
-                    self.pos = i + 1;
-                    return Ok(Span::body(start, i));
-                }
-                Some(b'\\') => break,
-                Some(b'\n') => {
-                    self.pos = i;
-                    let so_far = self.text(Span::body(start, i));
-                    return Err(self.err(format!("{what} {so_far:?} contains unescaped new-line")));
-                }
-                Some(_) => i += 1,
-            }
+        if self.buf.get(i) == Some(&b'"') {
+            self.pos = i + 1;
+            return Ok(Span::body(start, i));
         }
+        self.quoted_slow(what, start, i)
+    }
+
+    /// [`Cursor::quoted`] from the first escape, line feed or end of input.
+    #[cold]
+    #[inline(never)]
+    fn quoted_slow(&mut self, what: &str, start: usize, mut i: usize) -> Result<Span, DecodeError> {
+        let buf = self.buf;
         let from = self.scratch.len();
         self.scratch.extend_from_slice(&buf[start..i]);
         loop {
@@ -319,10 +318,7 @@ impl<'a> Cursor<'a> {
                     return Err(self.err(format!("{what} {so_far:?} contains unescaped new-line")));
                 }
                 Some(_) => {
-                    let run = buf[i..]
-                        .iter()
-                        .position(|&b| matches!(b, b'"' | b'\\' | b'\n'))
-                        .map_or(buf.len(), |n| i + n);
+                    let run = find_quote_stop(buf, i);
                     self.scratch.extend_from_slice(&buf[i..run]);
                     i = run;
                 }
@@ -390,6 +386,15 @@ impl<'a> Cursor<'a> {
 
     /// The sample value, at `pos`.
     fn value(&mut self) -> Result<f64, DecodeError> {
+        // Most values are short decimals, read without finding the token's
+        // end first.
+        let rest = &self.buf[self.pos..];
+        if let Some((v, n)) = float::parse_short_prefix(rest) {
+            if matches!(rest.get(n), None | Some(b' ' | b'\t' | b'\n')) {
+                self.pos += n;
+                return Ok(v);
+            }
+        }
         if self.peek().is_none() {
             return Err(self.eof());
         }
@@ -419,6 +424,61 @@ impl<'a> Cursor<'a> {
         }
         Ok(Some(ts))
     }
+}
+
+/// The position of the first `"`, `\\` or line feed in `buf` from `i` on, or
+/// `buf.len()`. Eight bytes at a time: quoted strings are mostly short runs
+/// of plain bytes.
+#[inline]
+fn find_quote_stop(buf: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte of `x` is zero, and below it none is: the lowest set bit marks
+    // the first zero byte exactly (higher ones may be false positives).
+    fn zero_bytes(x: u64) -> u64 {
+        x.wrapping_sub(ONES) & !x & HIGH
+    }
+    while let Some(chunk) = buf.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let hits = zero_bytes(w ^ (ONES * u64::from(b'"')))
+            | zero_bytes(w ^ (ONES * u64::from(b'\\')))
+            | zero_bytes(w ^ (ONES * u64::from(b'\n')));
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&b) = buf.get(i) {
+        if matches!(b, b'"' | b'\\' | b'\n') {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// How many leading bytes `a` and `b` share. Eight at a time.
+#[inline]
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut i = 0;
+    while let (Some(x), Some(y)) = (a.get(i..i + 8), b.get(i..i + 8)) {
+        let mut words = ([0u8; 8], [0u8; 8]);
+        words.0.copy_from_slice(x);
+        words.1.copy_from_slice(y);
+        let diff = u64::from_le_bytes(words.0) ^ u64::from_le_bytes(words.1);
+        if diff != 0 {
+            return i + (diff.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
 }
 
 /// Go's `strconv.ParseInt(s, 10, 64)`: an optional sign and decimal digits.
@@ -485,10 +545,6 @@ struct Entry {
     role: Role,
 }
 
-/// Beyond this many metrics, a summary or histogram family finds a series
-/// by hash rather than by comparing each metric.
-const LINEAR_MAX: usize = 8;
-
 /// Beyond this many labels, label sets are compared by sorting.
 const SMALL_SET: usize = 16;
 
@@ -514,50 +570,100 @@ impl Hasher for IdHasher {
     }
 }
 
-/// Series of a family by label-set hash: a head per hash and a chain
-/// through the metrics that share it.
+/// The summary and histogram series of every family by hash of family and
+/// label set: a head per hash and a chain through the series that share it.
 #[derive(Default)]
 struct SeriesIndex {
     heads: HashMap<u64, u32, BuildHasherDefault<IdHasher>>,
-    next: Vec<u32>,
+    /// Family, metric, and the next series with the same hash.
+    chain: Vec<(usize, usize, u32)>,
 }
 
 impl SeriesIndex {
-    fn insert(&mut self, hash: u64, metric: usize) {
-        debug_assert_eq!(self.next.len(), metric);
-        let prev = self.heads.insert(hash, metric as u32);
-        self.next.push(prev.unwrap_or(NONE));
+    fn insert(&mut self, hash: u64, family: usize, metric: usize) {
+        let prev = self.heads.insert(hash, self.chain.len() as u32);
+        self.chain.push((family, metric, prev.unwrap_or(NONE)));
     }
+}
+
+/// The metric a summary or histogram line goes to.
+enum SeriesOf {
+    /// The family's current metric, by index.
+    Current(usize),
+    /// Another, to find (or create) by the line's labels; the line's series
+    /// key (see [`Decoder::split_labels`]).
+    Key((usize, usize)),
 }
 
 struct Family {
     mf: MetricFamily,
     /// The summary or histogram metric the last sample went to.
     current: Option<usize>,
-    /// Built once a summary or histogram family outgrows [`LINEAR_MAX`].
-    index: Option<SeriesIndex>,
+    /// The series key (see [`Decoder::split_labels`]) of a line that went
+    /// to `current`.
+    current_key: (usize, usize),
 }
 
 /// Remembers where recent names (as body ranges) resolved, so that runs of
-/// `_bucket` lines resolve without hashing.
+/// `_bucket` lines resolve without scanning or hashing.
 #[derive(Default)]
 struct NameCache {
-    slots: [(usize, usize, usize, Option<Role>); 4],
+    slots: [CachedName; 4],
     next: usize,
+    /// The slot [`NameCache::at`] found last.
+    last: usize,
+}
+
+#[derive(Clone, Copy, Default)]
+struct CachedName {
+    start: usize,
+    end: usize,
+    entry: Option<Entry>,
+    /// The name was read unquoted, so it is a legacy metric name.
+    bare: bool,
 }
 
 impl NameCache {
     fn get(&self, buf: &[u8], name: &[u8]) -> Option<Entry> {
-        self.slots.iter().find_map(|&(start, end, family, role)| {
-            let role = role?;
-            (end - start == name.len() && &buf[start..end] == name)
-                .then_some(Entry { family, role })
+        self.slots.iter().find_map(|s| {
+            let entry = s.entry?;
+            (s.end - s.start == name.len() && &buf[s.start..s.end] == name).then_some(entry)
         })
     }
 
-    fn put(&mut self, span: Span, entry: Entry) {
-        self.slots[self.next] = (span.start, span.end, entry.family, Some(entry.role));
+    fn put(&mut self, span: Span, entry: Entry, bare: bool) {
+        self.slots[self.next] = CachedName {
+            start: span.start,
+            end: span.end,
+            entry: Some(entry),
+            bare,
+        };
         self.next = (self.next + 1) % self.slots.len();
+    }
+
+    /// A cached unquoted name that starts at `pos`, as far as
+    /// [`Cursor::bare_name`] would read it there, and where it resolved.
+    #[inline]
+    fn at(&mut self, buf: &[u8], pos: usize) -> Option<(Span, Entry)> {
+        let rest = &buf[pos..];
+        let n = self.slots.len();
+        for k in 0..n {
+            let i = (self.last + k) % n;
+            let s = self.slots[i];
+            let Some(entry) = s.entry.filter(|_| s.bare) else {
+                continue;
+            };
+            let len = s.end - s.start;
+            if rest.get(..len) == Some(&buf[s.start..s.end])
+                && rest
+                    .get(len)
+                    .is_none_or(|&b| CLASS[b as usize] & METRIC_CONT == 0)
+            {
+                self.last = i;
+                return Some((Span::body(pos, pos + len), entry));
+            }
+        }
+        None
     }
 }
 
@@ -568,8 +674,16 @@ struct Decoder<'a> {
     /// Every name seen, with where it resolved. Resolution never changes
     /// once made: an existing family of the exact name always wins, and a
     /// base family's type never changes once set.
-    names: HashMap<Str, Entry>,
+    names: HashMap<Str, Entry, RandomState>,
     cache: NameCache,
+    series: SeriesIndex,
+    /// The family that last had a metric added.
+    last_family: usize,
+    /// The last label set [`Decoder::plain_label_set`] read: where it
+    /// started (after `{`), its length up to and including `}`, and its
+    /// labels. The next line's labels up to where the two differ are these.
+    template: (usize, usize),
+    template_labels: Vec<RawLabel>,
     hasher: RandomState,
 }
 
@@ -592,14 +706,17 @@ struct Decoder<'a> {
 /// assert_eq!(err.line(), Some(2));
 /// ```
 pub fn decode(body: Bytes) -> Result<Vec<MetricFamily>, DecodeError> {
-    if let Err(e) = std::str::from_utf8(&body) {
-        let valid = &body[..e.valid_up_to()];
-        let line = 1 + valid.iter().filter(|&&b| b == b'\n').count();
-        return Err(DecodeError::new(
-            Format::Text,
-            Position::Line(line),
-            "invalid UTF-8",
-        ));
+    // Bodies are nearly always ASCII, which is quicker to check.
+    if !body.is_ascii() {
+        if let Err(e) = std::str::from_utf8(&body) {
+            let valid = &body[..e.valid_up_to()];
+            let line = 1 + valid.iter().filter(|&&b| b == b'\n').count();
+            return Err(DecodeError::new(
+                Format::Text,
+                Position::Line(line),
+                "invalid UTF-8",
+            ));
+        }
     }
     let mut d = Decoder {
         cur: Cursor {
@@ -611,15 +728,23 @@ pub fn decode(body: Bytes) -> Result<Vec<MetricFamily>, DecodeError> {
         },
         labels: Vec::new(),
         families: Vec::new(),
-        names: HashMap::new(),
+        names: HashMap::default(),
         cache: NameCache::default(),
-        hasher: RandomState::new(),
+        series: SeriesIndex::default(),
+        last_family: 0,
+        template: (0, 0),
+        template_labels: Vec::new(),
+        hasher: RandomState::default(),
     };
     d.run()?;
     Ok(d.families
         .into_iter()
         .filter(|f| !f.mf.metric.is_empty())
-        .map(|f| f.mf)
+        .map(|mut f| {
+            // Room made for more metrics than came goes back.
+            f.mf.metric.shrink_to_fit();
+            f.mf
+        })
         .collect())
 }
 
@@ -657,6 +782,7 @@ impl Decoder<'_> {
         }
         self.cur.skip_blanks();
         self.cur.scratch.clear();
+        let bare = self.cur.peek() != Some(b'"');
         let name = self.cur.metric_name()?;
         if self.cur.at_eol() {
             return Ok(());
@@ -665,7 +791,7 @@ impl Decoder<'_> {
             Some(name) if !name.is_empty() && matches!(self.cur.peek(), Some(b' ' | b'\t')) => name,
             _ => return Err(self.cur.err("invalid metric name in comment")),
         };
-        let family = self.resolve(name).family;
+        let family = self.resolve(name, bare).family;
         self.cur.skip_blanks();
         if self.cur.at_eol() {
             return Ok(());
@@ -700,7 +826,7 @@ impl Decoder<'_> {
     /// Go's parser does: the family of that exact name; else, for
     /// `_count`/`_sum`, a summary of the base name; else, for
     /// `_count`/`_sum`/`_bucket`, a histogram of the base name.
-    fn resolve(&mut self, name: Span) -> Entry {
+    fn resolve(&mut self, name: Span, bare: bool) -> Entry {
         let bytes = self.cur.bytes(name);
         if !name.scratch {
             if let Some(entry) = self.cache.get(self.cur.buf, bytes) {
@@ -718,7 +844,7 @@ impl Decoder<'_> {
                             ..Default::default()
                         },
                         current: None,
-                        index: None,
+                        current_key: (0, 0),
                     });
                     Entry {
                         family: self.families.len() - 1,
@@ -730,7 +856,7 @@ impl Decoder<'_> {
             }
         };
         if !name.scratch {
-            self.cache.put(name, entry);
+            self.cache.put(name, entry, bare);
         }
         entry
     }
@@ -766,26 +892,48 @@ impl Decoder<'_> {
         self.labels.clear();
         let braced = self.cur.peek() == Some(b'{');
         let mut name = None;
+        let mut entry = None;
+        let mut bare = false;
         if !braced {
-            name = self.cur.metric_name()?.filter(|n| !n.is_empty());
-            if name.is_none() {
-                return Err(self.cur.err("invalid metric name"));
+            if let Some((span, found)) = self.cache.at(self.cur.buf, self.cur.pos) {
+                self.cur.pos = span.end;
+                name = Some(span);
+                entry = Some(found);
+            } else {
+                bare = self.cur.peek() != Some(b'"');
+                name = self.cur.metric_name()?.filter(|n| !n.is_empty());
+                if name.is_none() {
+                    return Err(self.cur.err("invalid metric name"));
+                }
             }
             self.cur.skip_blanks();
         }
         if self.cur.peek() == Some(b'{') {
             self.cur.pos += 1;
-            self.label_set(braced, &mut name)?;
+            if braced || !self.plain_label_set() {
+                self.label_set(braced, &mut name)?;
+            }
             self.cur.skip_blanks();
         }
         let Some(name) = name else {
             return Err(self.cur.err("invalid metric name"));
         };
-        let entry = self.resolve(name);
+        let entry = match entry {
+            Some(entry) => entry,
+            None => self.resolve(name, bare),
+        };
         let family = &mut self.families[entry.family];
         let raw_type = *family.mf.r#type.get_or_insert(MetricType::Untyped as i32);
         let ty = MetricType::try_from(raw_type).unwrap_or(MetricType::Untyped);
-        let special = self.split_labels(ty, name)?;
+        let (special, series) = match ty {
+            MetricType::Summary | MetricType::Histogram => {
+                self.split_labels(ty, name, entry.family)?
+            }
+            _ => {
+                self.check_duplicates(name)?;
+                (None, SeriesOf::Key((0, 0)))
+            }
+        };
         let value = self.cur.value()?;
         let timestamp = self.cur.timestamp()?;
         match ty {
@@ -805,10 +953,13 @@ impl Decoder<'_> {
                     MetricType::Gauge => metric.gauge = Some(Gauge { value: Some(value) }),
                     _ => metric.untyped = Some(Untyped { value: Some(value) }),
                 }
-                self.families[entry.family].mf.metric.push(metric);
+                self.push_metric(entry.family, metric);
             }
             MetricType::Summary | MetricType::Histogram => {
-                let index = self.series(entry.family, ty);
+                let index = match series {
+                    SeriesOf::Current(index) => index,
+                    SeriesOf::Key(key) => self.series(entry.family, ty, key),
+                };
                 let metric = &mut self.families[entry.family].mf.metric[index];
                 // Go converts counts with uint64(v); Rust's `as` saturates
                 // where Go's result is platform-defined.
@@ -851,6 +1002,90 @@ impl Decoder<'_> {
         Ok(())
     }
 
+    /// [`Decoder::label_set`] for the usual shape, `name="value",...}` with
+    /// bare names, no blanks and no escapes: reads it and returns true, or
+    /// returns false where it reads anything else, with the position and
+    /// labels as they were.
+    #[inline]
+    fn plain_label_set(&mut self) -> bool {
+        let buf = self.cur.buf;
+        let open = self.cur.pos;
+        let mut pos = open;
+        // The labels this line shares with the template: the same bytes,
+        // from the brace to the comma or brace after a label, read the same.
+        let (t_open, t_len) = self.template;
+        if t_len != 0 {
+            let same = common_prefix(&buf[open..], &buf[t_open..t_open + t_len]);
+            for l in &self.template_labels {
+                let to = l.to - t_open;
+                if to >= same {
+                    break;
+                }
+                let shift = |s: Span| Span::body(s.start - t_open + open, s.end - t_open + open);
+                self.labels.push(RawLabel {
+                    name: shift(l.name),
+                    value: shift(l.value),
+                    from: l.from - t_open + open,
+                    to: open + to,
+                });
+                pos = open + to + 1;
+                if buf[open + to] == b'}' {
+                    self.cur.pos = pos;
+                    return true;
+                }
+            }
+        }
+        loop {
+            match buf.get(pos) {
+                Some(b'}') => {
+                    pos += 1;
+                    break;
+                }
+                Some(&b) if CLASS[b as usize] & LABEL_START != 0 => {}
+                _ => return self.not_plain(open),
+            }
+            let from = pos;
+            pos += 1 + buf[pos + 1..]
+                .iter()
+                .position(|&b| CLASS[b as usize] & LABEL_CONT == 0)
+                .unwrap_or(buf.len() - pos - 1);
+            let name = Span::body(from, pos);
+            if buf.get(pos..pos + 2) != Some(b"=\"") || &buf[from..pos] == b"__name__" {
+                return self.not_plain(open);
+            }
+            let start = pos + 2;
+            let end = find_quote_stop(buf, start);
+            if buf.get(end) != Some(&b'"') {
+                return self.not_plain(open);
+            }
+            pos = end + 1;
+            self.labels.push(RawLabel {
+                name,
+                value: Span::body(start, end),
+                from,
+                to: pos,
+            });
+            match buf.get(pos) {
+                Some(b',') => pos += 1,
+                Some(b'}') => {}
+                _ => return self.not_plain(open),
+            }
+        }
+        self.cur.pos = pos;
+        self.template = (open, pos - open);
+        self.template_labels.clear();
+        self.template_labels.extend_from_slice(&self.labels);
+        true
+    }
+
+    /// Gives up on [`Decoder::plain_label_set`].
+    #[cold]
+    fn not_plain(&mut self, open: usize) -> bool {
+        self.labels.clear();
+        self.cur.pos = open;
+        false
+    }
+
     /// The labels after `{`, up to and including `}`. In a line that starts
     /// with `{`, one item may be the metric name (usually quoted) instead of
     /// a label.
@@ -861,6 +1096,7 @@ impl Decoder<'_> {
                 self.cur.pos += 1;
                 return Ok(());
             }
+            let from = self.cur.pos;
             let token = self.cur.label_name()?.filter(|n| !n.is_empty());
             let Some(label) = token else {
                 let msg = match name {
@@ -911,7 +1147,12 @@ impl Decoder<'_> {
                 return Err(self.cur.err(msg));
             }
             let value = self.cur.quoted("label value")?;
-            self.labels.push(RawLabel { name: label, value });
+            self.labels.push(RawLabel {
+                name: label,
+                value,
+                from,
+                to: self.cur.pos,
+            });
             self.cur.skip_blanks();
             match self.cur.peek() {
                 Some(b',') => self.cur.pos += 1,
@@ -930,44 +1171,75 @@ impl Decoder<'_> {
         }
     }
 
-    /// Takes a summary's `quantile` or a histogram's `le` label out of the
-    /// labels and parses it (`None` if absent or NaN, which Go ignores), then
-    /// checks the remaining label names for duplicates.
-    fn split_labels(&mut self, ty: MetricType, name: Span) -> Result<Option<f64>, DecodeError> {
-        let special: &[u8] = match ty {
-            MetricType::Summary => b"quantile",
-            MetricType::Histogram => b"le",
-            _ => b"",
+    /// Parses a summary's `quantile` or a histogram's `le` label (`None` if
+    /// absent or NaN, which Go ignores) and finds the line's series: the
+    /// family's current metric, or else the series key to look it up by, once
+    /// the special label is taken out of the labels and the rest are checked
+    /// for duplicate names.
+    ///
+    /// The series key is the body range from the first label that is not
+    /// special to the end of the last: the same bytes there read as the same
+    /// labels, and no other label that is not special is outside it. So a
+    /// line whose key has the bytes of the current metric's key belongs to
+    /// it, and its labels passed the duplicate check already; bucket lines
+    /// that differ only in a trailing `le` and the `_sum` and `_count` lines
+    /// after them share a key.
+    fn split_labels(
+        &mut self,
+        ty: MetricType,
+        name: Span,
+        family: usize,
+    ) -> Result<(Option<f64>, SeriesOf), DecodeError> {
+        let special: &[u8] = if ty == MetricType::Summary {
+            b"quantile"
+        } else {
+            b"le"
         };
         let mut value = None;
-        if !special.is_empty() {
-            let mut found = false;
-            for label in &self.labels {
-                if self.cur.bytes(label.name) != special {
-                    continue;
-                }
-                let text = self.cur.text(label.value);
-                let Some(v) = float::parse(text) else {
-                    let msg = format!(
-                        "expected float as value for '{}' label, got {text:?}",
-                        self.cur.text(label.name)
-                    );
-                    return Err(self.cur.err(msg));
-                };
-                // The last one wins, and NaN means none, as in Go.
-                value = Some(v).filter(|v| !v.is_nan());
-                found = true;
+        let mut found = false;
+        let mut key_start = None;
+        let mut key_end = 0;
+        for label in &self.labels {
+            let n = label.name;
+            if n.end - n.start != special.len() || self.cur.bytes(n) != special {
+                key_start.get_or_insert(label.from);
+                key_end = label.to;
+                continue;
             }
-            if found {
-                let cur = &self.cur;
-                self.labels.retain(|l| cur.bytes(l.name) != special);
+            let text = self.cur.text(label.value);
+            let Some(v) = float::parse(text) else {
+                let msg = format!(
+                    "expected float as value for '{}' label, got {text:?}",
+                    self.cur.text(label.name)
+                );
+                return Err(self.cur.err(msg));
+            };
+            // The last one wins, and NaN means none, as in Go.
+            value = Some(v).filter(|v| !v.is_nan());
+            found = true;
+        }
+        let key = key_start.map_or((0, 0), |start| (start, key_end));
+        let f = &self.families[family];
+        if let Some(i) = f.current {
+            let buf = self.cur.buf;
+            if buf[f.current_key.0..f.current_key.1] == buf[key.0..key.1] {
+                return Ok((value, SeriesOf::Current(i)));
             }
         }
+        if found {
+            let cur = &self.cur;
+            self.labels.retain(|l| cur.bytes(l.name) != special);
+        }
+        self.check_duplicates(name)?;
+        Ok((value, SeriesOf::Key(key)))
+    }
+
+    fn check_duplicates(&self, name: Span) -> Result<(), DecodeError> {
         if self.has_duplicate_names() {
             let msg = format!("duplicate label names for metric {:?}", self.cur.text(name));
             return Err(self.cur.err(msg));
         }
-        Ok(value)
+        Ok(())
     }
 
     fn has_duplicate_names(&self) -> bool {
@@ -993,67 +1265,76 @@ impl Decoder<'_> {
             .collect()
     }
 
+    /// Adds a metric to a family, returning its index. A family's first
+    /// metric makes room for as many as the family that last had one new
+    /// has: families tend to have alike numbers of series.
+    fn push_metric(&mut self, family: usize, metric: Metric) -> usize {
+        let last = self.last_family;
+        self.last_family = family;
+        let hint = self.families[last].mf.metric.len();
+        let metrics = &mut self.families[family].mf.metric;
+        if metrics.capacity() == 0 {
+            metrics.reserve_exact(hint.max(1));
+        }
+        metrics.push(metric);
+        metrics.len() - 1
+    }
+
     /// The index of the summary or histogram metric with the current label
-    /// set, created if the family has none yet.
-    fn series(&mut self, family: usize, ty: MetricType) -> usize {
+    /// set, created if the family has none yet; it becomes the family's
+    /// current metric, under the line's series `key`.
+    fn series(&mut self, family: usize, ty: MetricType, key: (usize, usize)) -> usize {
         let cur = &self.cur;
         let labels = &self.labels;
         let f = &mut self.families[family];
-        if let Some(i) = f.current {
-            if same_set(cur, &f.mf.metric[i].label, labels) {
-                return i;
+        let hash = raw_hash(&self.hasher, cur, labels)
+            .wrapping_add((family as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let index = &self.series;
+        let mut j = index.heads.get(&hash).copied().unwrap_or(NONE);
+        let found = loop {
+            let Some(&(fam, m, next)) = index.chain.get(j as usize) else {
+                break None;
+            };
+            if fam == family && same_set(cur, &f.mf.metric[m].label, labels) {
+                break Some(m);
             }
-        }
-        let mut hash = None;
-        let found = if f.index.is_none() && f.mf.metric.len() < LINEAR_MAX {
-            f.mf.metric
-                .iter()
-                .position(|m| same_set(cur, &m.label, labels))
-        } else {
-            let hasher = &self.hasher;
-            let index = f.index.get_or_insert_with(|| {
-                let mut index = SeriesIndex::default();
-                for (i, m) in f.mf.metric.iter().enumerate() {
-                    index.insert(pairs_hash(hasher, &m.label), i);
-                }
-                index
-            });
-            let h = raw_hash(hasher, cur, labels);
-            hash = Some(h);
-            let mut j = index.heads.get(&h).copied().unwrap_or(NONE);
-            loop {
-                if j == NONE {
-                    break None;
-                }
-                if same_set(cur, &f.mf.metric[j as usize].label, labels) {
-                    break Some(j as usize);
-                }
-                j = index.next[j as usize];
-            }
+            j = next;
         };
         let i = match found {
             Some(i) => i,
             None => {
+                // As many buckets or quantiles as the last series had.
+                let hint = f.current.map_or(0, |i| {
+                    let m = &f.mf.metric[i];
+                    match (&m.summary, &m.histogram) {
+                        (Some(s), _) => s.quantile.len(),
+                        (_, Some(h)) => h.bucket.len(),
+                        _ => 0,
+                    }
+                });
                 let mut metric = Metric {
                     label: self.make_labels(),
                     ..Default::default()
                 };
                 if ty == MetricType::Summary {
-                    metric.summary = Some(Box::<Summary>::default());
+                    metric.summary = Some(Box::new(Summary {
+                        quantile: Vec::with_capacity(hint),
+                        ..Default::default()
+                    }));
                 } else {
-                    metric.histogram = Some(Box::<Histogram>::default());
+                    metric.histogram = Some(Box::new(Histogram {
+                        bucket: Vec::with_capacity(hint),
+                        ..Default::default()
+                    }));
                 }
-                let f = &mut self.families[family];
-                f.mf.metric.push(metric);
-                let i = f.mf.metric.len() - 1;
-                if let Some(index) = &mut f.index {
-                    let h = hash.unwrap_or_else(|| pairs_hash(&self.hasher, &f.mf.metric[i].label));
-                    index.insert(h, i);
-                }
+                let i = self.push_metric(family, metric);
+                self.series.insert(hash, family, i);
                 i
             }
         };
-        self.families[family].current = Some(i);
+        let f = &mut self.families[family];
+        f.current = Some(i);
+        f.current_key = key;
         i
     }
 }
@@ -1085,13 +1366,6 @@ fn same_set(cur: &Cursor<'_>, have: &[LabelPair], want: &[RawLabel]) -> bool {
 fn raw_hash(hasher: &RandomState, cur: &Cursor<'_>, labels: &[RawLabel]) -> u64 {
     labels.iter().fold(0u64, |acc, l| {
         acc.wrapping_add(hasher.hash_one((cur.bytes(l.name), cur.bytes(l.value))))
-    })
-}
-
-/// [`raw_hash`] of decoded labels.
-fn pairs_hash(hasher: &RandomState, labels: &[LabelPair]) -> u64 {
-    labels.iter().fold(0u64, |acc, l| {
-        acc.wrapping_add(hasher.hash_one((l.name().as_bytes(), l.value().as_bytes())))
     })
 }
 
@@ -1834,7 +2108,7 @@ mod tests {
 
     #[test]
     fn many_interleaved_series_group_by_hash() {
-        // More series than the linear scan handles, visited out of order.
+        // Many series of one family, visited out of order.
         let mut body = String::from("# TYPE big histogram\n");
         for i in 0..40 {
             body += &format!("big_bucket{{i=\"{i}\",k=\"x\",le=\"1\"}} {i}\n");
@@ -2418,6 +2692,31 @@ untyped_thing{instance="",job="g"} 42
                 assert_eq!(back, dec(body));
             }
         }
+    }
+
+    #[test]
+    fn quote_stops_are_found_word_by_word() {
+        let naive = |buf: &[u8], i: usize| {
+            (i..buf.len())
+                .find(|&j| matches!(buf[j], b'"' | b'\\' | b'\n'))
+                .unwrap_or(buf.len())
+        };
+        let mut buf = Vec::new();
+        for n in 0..40u8 {
+            // Plain, high (UTF-8) and stop bytes, in every alignment.
+            buf.push(match n % 7 {
+                0 => b'"',
+                1 | 4 => 0xc3,
+                2 if n > 20 => b'\n',
+                3 if n % 2 == 1 => b'\\',
+                _ => b'a' + n % 26,
+            });
+            for i in 0..=buf.len() {
+                assert_eq!(find_quote_stop(&buf, i), naive(&buf, i), "{buf:?} from {i}");
+            }
+        }
+        let plain = vec![b'x'; 37];
+        assert_eq!(find_quote_stop(&plain, 3), 37);
     }
 
     #[test]
