@@ -31,6 +31,7 @@ pub mod format;
 pub mod gateway;
 pub mod matcher;
 pub mod model;
+pub mod server;
 pub mod store;
 pub mod transform;
 
