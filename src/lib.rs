@@ -3,10 +3,12 @@
 //! Prometheus *push* telemetry as tower middleware: a gateway that receives
 //! pushed metrics, a pusher that sends them, and the codecs between.
 //!
-//! This release carries the foundation: the metric [`model`], every push
-//! [`codec`] (protobuf, Prometheus text, OpenMetrics, JSON, InfluxDB line
-//! protocol), [`Format`] negotiation, and the [`matcher`] and [`transform`]
-//! stages that select and enrich families.
+//! Here so far: the metric [`model`], every push [`codec`] (protobuf,
+//! Prometheus text, OpenMetrics, JSON, InfluxDB line protocol), [`Format`]
+//! negotiation, the [`matcher`] and [`transform`] stages that select and
+//! enrich families, the [`gateway`] (a tower service built from one layer per
+//! stage) and the [`store`]s it writes to, and the [`server`] loop that
+//! serves it over TCP (what `pushgate serve` runs).
 //!
 //! ```
 //! use bytes::Bytes;

@@ -242,3 +242,101 @@ impl<B: Body, S: Service<Push>> std::fmt::Debug for ResponseFuture<B, S> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use http::StatusCode;
+    use http_body_util::Full;
+    use tower::{service_fn, ServiceExt};
+
+    async fn decode(req: Request<Full<Bytes>>) -> Result<Push, GatewayError> {
+        let echo = service_fn(|push: Push| async move { Ok::<_, GatewayError>(push) });
+        DecodeLayer::default().layer(echo).oneshot(req).await
+    }
+
+    #[tokio::test]
+    async fn builds_the_push_from_the_request_without_copying_the_body() {
+        let body = Bytes::from(b"# TYPE up gauge\nup{zone=\"eu\"} 1\n".to_vec());
+        let peer: std::net::SocketAddr = "192.0.2.9:1234".parse().unwrap();
+        let mut req = Request::put("/metrics/job/j/a/b")
+            .body(Full::new(body.clone()))
+            .unwrap();
+        req.extensions_mut().insert(PeerAddr(peer));
+        let push = decode(req).await.unwrap();
+        assert_eq!(push.format, Format::Text);
+        assert_eq!(push.method, PushMethod::Put);
+        assert_eq!(push.peer, Some(peer));
+        assert_eq!(push.body_bytes, body.len());
+        assert_eq!(push.grouping.len(), 2);
+        // The label value is a slice of the body as received.
+        let value = push.families[0].metric[0].label[0].value.clone().unwrap();
+        let range = body.as_ptr_range();
+        assert!(
+            range.contains(&value.as_bytes().as_ptr()),
+            "label value was copied"
+        );
+    }
+
+    #[tokio::test]
+    async fn refusals_before_reading_the_body() {
+        let cases = [
+            (
+                Request::get("/metrics/job/j").body(Full::default()).unwrap(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method GET not allowed: push with POST or PUT",
+            ),
+            (
+                Request::post("/metrics/job/j")
+                    .header(CONTENT_TYPE, "text/html")
+                    .body(Full::default())
+                    .unwrap(),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported content type \"text/html\": push Prometheus text, OpenMetrics text, JSON or delimited protobuf",
+            ),
+            (
+                Request::post("/metrics/job/j")
+                    .header(CONTENT_TYPE, http::HeaderValue::from_bytes(b"text/\xff").unwrap())
+                    .body(Full::default())
+                    .unwrap(),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported content type \"text/\u{fffd}\": push Prometheus text, OpenMetrics text, JSON or delimited protobuf",
+            ),
+            (
+                Request::post("/metrics/job/j/k").body(Full::default()).unwrap(),
+                StatusCode::BAD_REQUEST,
+                "missing value for label \"k\" in path (use k@base64/= for an empty value)",
+            ),
+        ];
+        for (req, status, message) in cases {
+            let err = decode(req).await.unwrap_err();
+            assert_eq!((err.status(), err.to_string().as_str()), (status, message));
+        }
+    }
+
+    #[tokio::test]
+    async fn decode_errors_carry_the_line() {
+        let req = Request::post("/")
+            .body(Full::new(Bytes::from_static(b"a 1\nb 2\nc{ 3\n")))
+            .unwrap();
+        let err = decode(req).await.unwrap_err();
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            err.to_string().starts_with("invalid text body, line 3: "),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_body_is_an_empty_push() {
+        let push = decode(
+            Request::post("/metrics/job/j")
+                .body(Full::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+        assert!(push.families.is_empty());
+    }
+}

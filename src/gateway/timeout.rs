@@ -167,3 +167,75 @@ where
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::Stored;
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use tower::{service_fn, ServiceExt};
+
+    /// Reads the whole body, then "stores" for `store_time`.
+    fn reader(
+        store_time: Duration,
+    ) -> impl Service<
+        Request<TimeoutBody<Full<Bytes>>>,
+        Response = Stored,
+        Error = GatewayError,
+        Future = impl Send,
+    > + Clone {
+        service_fn(move |req: Request<TimeoutBody<Full<Bytes>>>| async move {
+            let body = req.into_body().collect().await?.to_bytes();
+            tokio::time::sleep(store_time).await;
+            Ok(Stored::new(body.len(), 0, 0))
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn in_time_passes_the_answer_through() {
+        let svc = TimeoutLayer::new(Duration::from_secs(2)).layer(reader(Duration::from_secs(1)));
+        let req = Request::new(Full::new(Bytes::from_static(b"abc")));
+        assert_eq!(svc.oneshot(req).await.unwrap().bytes, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_store_after_the_body_is_504() {
+        let svc = TimeoutLayer::new(Duration::from_secs(2)).layer(reader(Duration::from_secs(3)));
+        let req = Request::new(Full::new(Bytes::from_static(b"abc")));
+        let err = svc.oneshot(req).await.unwrap_err();
+        assert_eq!(err.status(), http::StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(err.to_string(), "store did not answer within 2s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn body_not_read_in_time_is_408() {
+        // The inner service waits before reading: the body has not arrived.
+        let svc = TimeoutLayer::new(Duration::from_millis(500)).layer(service_fn(
+            |req: Request<TimeoutBody<Full<Bytes>>>| async move {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                req.into_body().collect().await?;
+                Ok::<_, GatewayError>(Stored::default())
+            },
+        ));
+        let req = Request::new(Full::new(Bytes::from_static(b"abc")));
+        let err = svc.oneshot(req).await.unwrap_err();
+        assert_eq!(err.status(), http::StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(err.to_string(), "request body not received within 0.5s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_empty_body_has_arrived_from_the_start() {
+        let svc = TimeoutLayer::new(Duration::from_secs(1)).layer(service_fn(
+            |_req: Request<TimeoutBody<Full<Bytes>>>| async move {
+                std::future::pending::<()>().await;
+                Ok::<_, GatewayError>(Stored::default())
+            },
+        ));
+        let err = svc
+            .oneshot(Request::new(Full::new(Bytes::new())))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), http::StatusCode::GATEWAY_TIMEOUT);
+    }
+}

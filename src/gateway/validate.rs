@@ -165,7 +165,7 @@ fn check(
     let mut names = HashSet::with_capacity_and_hasher(families.len(), hasher.clone());
     // Reused across families: series hash -> index of its first metric.
     let mut series: HashMap<u64, usize, _> = HashMap::with_hasher(IdentityHash);
-    let mut sorted: Vec<&LabelPair> = Vec::new();
+    let mut sorted: Vec<&str> = Vec::new();
     for mf in families {
         let name = mf.name();
         if !is_metric_name(name) {
@@ -181,11 +181,9 @@ fn check(
         };
         series.clear();
         for (i, m) in mf.metric.iter().enumerate() {
-            sorted.clear();
-            sorted.extend(&m.label);
-            sorted.sort_unstable_by(|a, b| a.name().cmp(b.name()));
+            // The sum of the labels' hashes does not depend on their order.
             let mut hash = 0u64;
-            for (j, l) in sorted.iter().enumerate() {
+            for l in &m.label {
                 let label = l.name();
                 if !is_label_name(label) || label.starts_with("__") || Some(label) == reserved {
                     return Err(InvalidPush::LabelName {
@@ -193,17 +191,15 @@ fn check(
                         label: label.into(),
                     });
                 }
-                if j > 0 && sorted[j - 1].name() == label {
-                    return Err(InvalidPush::RepeatedLabel {
-                        metric: describe(name, m),
-                        label: label.into(),
-                    });
-                }
                 if !grouping.iter().any(|g| g.name() == label) {
-                    hash = hash
-                        .wrapping_mul(0x100_0000_01b3)
-                        .wrapping_add(hasher.hash_one((label, l.value())));
+                    hash = hash.wrapping_add(hasher.hash_one((label, l.value())));
                 }
+            }
+            if let Some(label) = repeated_name(&m.label, &mut sorted) {
+                return Err(InvalidPush::RepeatedLabel {
+                    metric: describe(name, m),
+                    label: label.into(),
+                });
             }
             if let Some(&first) = series.get(&hash) {
                 if same_series(&mf.metric[first], m, grouping) {
@@ -227,6 +223,23 @@ fn check(
         }
     }
     Ok(())
+}
+
+/// A label name that appears twice in `labels`, if any: pairwise for a
+/// few labels, by sorting (in `scratch`) for many.
+fn repeated_name<'a>(labels: &'a [LabelPair], scratch: &mut Vec<&'a str>) -> Option<&'a str> {
+    if labels.len() <= 8 {
+        return labels.iter().enumerate().find_map(|(j, l)| {
+            labels[..j]
+                .iter()
+                .any(|earlier| earlier.name() == l.name())
+                .then(|| l.name())
+        });
+    }
+    scratch.clear();
+    scratch.extend(labels.iter().map(LabelPair::name));
+    scratch.sort_unstable();
+    scratch.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
 }
 
 /// Whether two metrics (each with distinct label names) have the same
@@ -383,6 +396,24 @@ mod tests {
         let mut s = family("s", vec![metric(&[("quantile", "1")])]);
         s.set_metric_type(MetricType::Summary);
         assert!(validate(&[s], &[]).is_err());
+    }
+
+    #[test]
+    fn repeated_label_among_many() {
+        let mut labels: Vec<(String, String)> =
+            (0..20).map(|i| (format!("l{i}"), "v".into())).collect();
+        labels.push(("l7".into(), "w".into()));
+        let refs: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let e = validate(&[family("m", vec![metric(&refs)])], &[]).unwrap_err();
+        assert!(matches!(e, InvalidPush::RepeatedLabel { label, .. } if label == "l7"));
+        let distinct = &refs[..refs.len() - 1];
+        assert_eq!(
+            validate(&[family("m", vec![metric(distinct)])], &[]),
+            Ok(())
+        );
     }
 
     #[test]

@@ -1,0 +1,84 @@
+//! A push through the whole gateway stack (decode, validate, grouping,
+//! timestamps, encode, store) on the small, medium and large payloads.
+//!
+//! Run: `cargo bench --bench gateway`. Compare with `cargo bench --bench codec`:
+//! the gateway's own work is the difference, measured alone by `stages/*`.
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use http::Request;
+use http_body_util::Full;
+use pushgate::gateway::PushGateway;
+use pushgate::store::MemoryStore;
+use pushgate::{codec, Format};
+use tower::ServiceExt;
+
+#[path = "support/payload.rs"]
+mod payload;
+
+fn push(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    for size in payload::SIZES {
+        let families = payload::families(size);
+        let mut group = c.benchmark_group(format!("gateway/{}", size.name));
+        for format in [Format::Text, Format::Protobuf] {
+            let mut body = Vec::new();
+            codec::encode(format, &families, &mut body).unwrap();
+            let body = Bytes::from(body);
+            let store = MemoryStore::with_capacity_limit(1);
+            let gateway = PushGateway::builder(store).build().unwrap();
+            group.throughput(Throughput::Bytes(body.len() as u64));
+            group.bench_with_input(BenchmarkId::from_parameter(format), &body, |b, body| {
+                b.iter(|| {
+                    let req = Request::post("/metrics/job/bench/zone/z1")
+                        .header("content-type", format.content_type())
+                        .body(Full::new(body.clone()))
+                        .unwrap();
+                    let gw = gateway.clone();
+                    let response = rt.block_on(async move { gw.oneshot(req).await.unwrap() });
+                    assert_eq!(response.status(), http::StatusCode::ACCEPTED);
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+/// The gateway's own work beside the codecs: validation, and grouping plus
+/// timestamps, on the decoded medium payload.
+fn stages(c: &mut Criterion) {
+    use pushgate::gateway::{transform::apply_grouping, validate::validate};
+    use pushgate::model::LabelPair;
+    use pushgate::transform::{AddTimestamps, Transformer};
+
+    let families = payload::families(payload::MEDIUM);
+    let grouping = [LabelPair::new("job", "bench"), LabelPair::new("zone", "z1")];
+    let mut group = c.benchmark_group("stages/medium");
+    group.bench_function("validate", |b| {
+        b.iter(|| validate(std::hint::black_box(&families), &grouping).unwrap())
+    });
+    let stamp = AddTimestamps::new();
+    group.bench_function("grouping+timestamps", |b| {
+        b.iter_batched_ref(
+            || families.clone(),
+            |f| {
+                apply_grouping(f, &grouping);
+                stamp.transform(f);
+            },
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(std::time::Duration::from_millis(500))
+        .measurement_time(std::time::Duration::from_secs(2));
+    targets = push, stages
+}
+criterion_main!(benches);
