@@ -156,6 +156,8 @@ fn serves_health_metrics_and_pushes_then_stops_on_sigterm() {
     );
     let r = http::request(server.addr, "DELETE", "/metrics/job/cli", &[], b"").unwrap();
     assert_eq!(r.status, 405);
+    // Refusals are logged with the client's address (the server's PeerAddr).
+    wait_for_log(&server, "push refused peer=127.0.0.1:");
 
     let r = http::request(server.addr, "GET", "/metrics", &[], b"").unwrap();
     assert_eq!(r.status, 200);
