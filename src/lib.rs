@@ -7,7 +7,8 @@
 //! Prometheus text, OpenMetrics, JSON, InfluxDB line protocol), [`Format`]
 //! negotiation, the [`matcher`] and [`transform`] stages that select and
 //! enrich families, the [`gateway`] (a tower service built from one layer per
-//! stage) and the [`store`]s it writes to.
+//! stage) and the [`store`]s it writes to, and the [`server`] loop that
+//! serves it over TCP (what `pushgate serve` runs).
 //!
 //! ```
 //! use bytes::Bytes;
@@ -32,6 +33,7 @@ pub mod format;
 pub mod gateway;
 pub mod matcher;
 pub mod model;
+pub mod server;
 pub mod store;
 pub mod transform;
 

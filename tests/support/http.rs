@@ -6,9 +6,12 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-/// A response: status code and (de-chunked) body.
+/// A response: status code, headers and (de-chunked) body.
 pub struct Response {
     pub status: u16,
+    /// Header names and values, in order, as received.
+    #[allow(dead_code)]
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
@@ -16,6 +19,15 @@ impl Response {
     /// The body as text, for messages.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The first header named `name` (case-insensitive).
+    #[allow(dead_code)]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -50,7 +62,8 @@ fn invalid(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
 
-fn parse_response(raw: &[u8]) -> io::Result<Response> {
+/// Parses one whole HTTP/1.1 response, as read up to the end of the stream.
+pub fn parse_response(raw: &[u8]) -> io::Result<Response> {
     let end = find(raw, b"\r\n\r\n").ok_or_else(|| invalid("no end of headers"))?;
     let head = std::str::from_utf8(&raw[..end]).map_err(|_| invalid("non-UTF-8 headers"))?;
     let rest = &raw[end + 4..];
@@ -63,11 +76,13 @@ fn parse_response(raw: &[u8]) -> io::Result<Response> {
         .ok_or_else(|| invalid(format!("bad status line {status_line:?}")))?;
     let mut chunked = false;
     let mut length = None;
+    let mut headers = Vec::new();
     for line in lines {
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
         let (name, value) = (name.trim(), value.trim());
+        headers.push((name.to_owned(), value.to_owned()));
         if name.eq_ignore_ascii_case("transfer-encoding") {
             chunked = value.eq_ignore_ascii_case("chunked");
         } else if name.eq_ignore_ascii_case("content-length") {
@@ -87,7 +102,11 @@ fn parse_response(raw: &[u8]) -> io::Result<Response> {
     } else {
         rest.to_vec()
     };
-    Ok(Response { status, body })
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> io::Result<Vec<u8>> {

@@ -1,35 +1,36 @@
 //! The `pushgate` command line.
 //!
-//! The gateway server (`pushgate serve`) lands with the gateway issue; until
-//! then this binary says so and exits.
+//! `pushgate serve` runs the push gateway; more commands (`push`, `dump`)
+//! come later, each in a module of its own.
 
 use std::process::ExitCode;
 
-const USAGE: &str = "\
-pushgate: Prometheus push telemetry
+use clap::{Parser, Subcommand};
 
-USAGE:
-    pushgate serve    run the push gateway (arrives with the gateway stack)
-    pushgate --help   print this help
-";
+mod serve;
+
+/// pushgate: Prometheus push telemetry.
+///
+/// Receives metrics pushed the way Prometheus Pushgateway clients push them
+/// (curl, Go's `push` package, Python's `push_to_gateway`, ...) and hands
+/// each push to a store.
+#[derive(Debug, Parser)]
+#[command(name = "pushgate", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the push gateway: accept pushes on /metrics/job/<job>/... and
+    /// store them.
+    Serve(serve::ServeArgs),
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None | Some("-h" | "--help" | "help") => {
-            print!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        Some("serve") => {
-            eprintln!(
-                "pushgate serve: the gateway arrives with the next issue; \
-                 this build carries the metric model and codecs only"
-            );
-            ExitCode::from(2)
-        }
-        Some(other) => {
-            eprintln!("pushgate: unknown command {other:?}\n\n{USAGE}");
-            ExitCode::from(2)
-        }
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::main(args),
     }
 }

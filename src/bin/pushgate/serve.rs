@@ -1,0 +1,536 @@
+//! `pushgate serve`: the push gateway as a standalone server.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::io::IsTerminal;
+use std::num::NonZeroUsize;
+use std::pin::{pin, Pin};
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use clap::Args;
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode, Uri};
+use hyper::body::Incoming;
+use prometheus::{Encoder as _, Registry, TextEncoder};
+use pushgate::gateway::{Encoder, GatewayBody, PushGateway};
+use pushgate::matcher::Matcher;
+use pushgate::server::{Server, Shutdown};
+use pushgate::store::{BoxStore, LogStore, MemoryStore};
+use pushgate::transform::AddTimestamps;
+use pushgate::Format;
+use tower::Service;
+use tracing_subscriber::EnvFilter;
+
+/// Options of `pushgate serve`. Each can also be set through the
+/// environment variable named in its help.
+#[derive(Debug, Args)]
+#[command(after_long_help = AFTER_HELP)]
+pub struct ServeArgs {
+    /// Address to listen on, as HOST:PORT.
+    ///
+    /// Port 0 takes any free port; the address taken is logged. HTTP/1.1
+    /// and HTTP/2 (prior knowledge) are both served there.
+    #[arg(
+        long,
+        env = "PUSHGATE_LISTEN",
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:9091"
+    )]
+    listen: String,
+
+    /// Where accepted pushes go: log, memory or memory:N.
+    ///
+    /// `log` logs each push at info level (target pushgate::store, to
+    /// stderr); `memory` keeps every push in memory (it grows without bound:
+    /// for benchmarks), `memory:N` only the last N.
+    #[arg(
+        long,
+        env = "PUSHGATE_STORE",
+        value_name = "STORE",
+        default_value = "log"
+    )]
+    store: StoreKind,
+
+    /// Format pushes are stored in: text, protobuf, openmetrics, json, line
+    /// or inbound.
+    ///
+    /// text is Prometheus text 0.0.4, protobuf length-delimited
+    /// io.prometheus.client.MetricFamily messages, line InfluxDB line
+    /// protocol, and inbound the format each push arrived in.
+    #[arg(long, env = "PUSHGATE_FORMAT", value_name = "FORMAT", default_value = "text", value_parser = parse_encoder)]
+    format: Encoder,
+
+    /// Largest request body accepted, in bytes.
+    ///
+    /// Applies to the body as sent and after decompression; a larger push
+    /// gets 413.
+    #[arg(long, env = "PUSHGATE_MAX_BYTES", value_name = "N", default_value_t = pushgate::DEFAULT_MAX_BYTES)]
+    max_bytes: usize,
+
+    /// How long a push may take, as a number and a unit: 500ms, 10s, 2m, 1h.
+    ///
+    /// From the request to the store's answer: a body not in by then gets
+    /// 408, a store too slow 504. On shutdown, pushes in flight get this and
+    /// one second more to finish.
+    #[arg(long, env = "PUSHGATE_TIMEOUT", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    timeout: Duration,
+
+    /// Keep only this metric family of each push (repeatable).
+    ///
+    /// Families not named are dropped. Repeat the option for more; in the
+    /// environment, separate names with commas. Default: keep every family.
+    /// Either way each metric is stamped with the time it was received.
+    #[arg(long = "family", env = "PUSHGATE_FAMILIES", value_name = "NAME", value_delimiter = ',', value_parser = parse_family)]
+    families: Vec<String>,
+
+    /// URL that GET and HEAD requests to push paths are redirected to (303).
+    ///
+    /// For a page that says what is collected. Default: none; such requests
+    /// get 405.
+    #[arg(long, env = "PUSHGATE_INFO_URL", value_name = "URL")]
+    info_url: Option<Uri>,
+
+    /// Threads of the Tokio runtime [default: the number of cores].
+    ///
+    /// 1 runs everything, accepting included, on one thread.
+    #[arg(long, env = "PUSHGATE_WORKER_THREADS", value_name = "N")]
+    worker_threads: Option<NonZeroUsize>,
+}
+
+const AFTER_HELP: &str = "\
+Endpoints:
+  POST|PUT /metrics/job/<job>{/<label>/<value>}  push (202 once stored)
+  GET /metrics                                    the gateway's own metrics
+  GET /healthz                                    200 ok
+
+Logging: RUST_LOG (default: info), to stderr. SIGINT or SIGTERM stops
+accepting, lets pushes in flight finish and exits 0; a second signal, or
+pushes still running after the timeout and one second more, exit at once
+with a non-zero status.";
+
+/// The store named on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StoreKind {
+    Log,
+    Memory(Option<usize>),
+}
+
+impl FromStr for StoreKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<StoreKind, String> {
+        match s {
+            "log" => Ok(StoreKind::Log),
+            "memory" => Ok(StoreKind::Memory(None)),
+            _ => match s.strip_prefix("memory:") {
+                Some(n) => n
+                    .parse()
+                    .map(|n| StoreKind::Memory(Some(n)))
+                    .map_err(|_| format!("memory:N needs a number of messages to keep, not {n:?}")),
+                None => Err(format!("expected log, memory or memory:N, not {s:?}")),
+            },
+        }
+    }
+}
+
+impl fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreKind::Log => f.write_str("log"),
+            StoreKind::Memory(None) => f.write_str("memory"),
+            StoreKind::Memory(Some(n)) => write!(f, "memory:{n}"),
+        }
+    }
+}
+
+impl StoreKind {
+    fn open(self) -> BoxStore {
+        match self {
+            StoreKind::Log => BoxStore::new(LogStore::new()),
+            StoreKind::Memory(None) => BoxStore::new(MemoryStore::new()),
+            StoreKind::Memory(Some(n)) => BoxStore::new(MemoryStore::with_capacity_limit(n)),
+        }
+    }
+}
+
+fn parse_encoder(s: &str) -> Result<Encoder, String> {
+    if s.eq_ignore_ascii_case("inbound") {
+        return Ok(Encoder::Inbound);
+    }
+    Format::from_str(s).map(Encoder::Format).map_err(|_| {
+        format!("expected text, protobuf, openmetrics, json, line or inbound, not {s:?}")
+    })
+}
+
+fn encoder_name(encoder: Encoder) -> &'static str {
+    match encoder {
+        Encoder::Format(f) => f.name(),
+        Encoder::Inbound => "inbound",
+    }
+}
+
+/// A duration as a number and a unit: `500ms`, `10s`, `1.5s`, `2m`, `1h`.
+/// Zero is refused: a gateway with no time for a push refuses every push.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("{s:?} needs a unit: ms, s, m or h (as in 10s)"))?;
+    let (number, unit) = s.split_at(split);
+    let seconds_per_unit = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("unknown unit {unit:?} in {s:?}: use ms, s, m or h")),
+    };
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number and a unit (as in 10s)"))?;
+    let duration = Duration::try_from_secs_f64(number * seconds_per_unit)
+        .map_err(|_| format!("{s:?} is out of range"))?;
+    if duration.is_zero() {
+        return Err("the duration must be more than 0".into());
+    }
+    Ok(duration)
+}
+
+fn parse_family(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        Err("a family name must not be empty".into())
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+/// Runs `pushgate serve` to the end.
+pub fn main(args: ServeArgs) -> ExitCode {
+    init_logging();
+    let threads = args
+        .worker_threads
+        .or_else(|| std::thread::available_parallelism().ok())
+        .map_or(1, NonZeroUsize::get);
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("pushgate serve: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(run(args, threads));
+    // Connections still open after a forced exit are dropped here.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    code
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn gateway(args: &ServeArgs) -> PushGateway<BoxStore> {
+    let mut builder = PushGateway::builder(args.store.open())
+        .encoder(args.format)
+        .max_bytes(args.max_bytes)
+        .timeout(args.timeout);
+    if !args.families.is_empty() {
+        // Any transformer replaces the default AddTimestamps: add it back.
+        let matcher = args
+            .families
+            .iter()
+            .fold(Matcher::new(), |m, name| m.family(name.as_str()));
+        builder = builder
+            .transformer(matcher)
+            .transformer(AddTimestamps::new());
+    }
+    if let Some(url) = &args.info_url {
+        builder = builder.info_url(url.clone());
+    }
+    builder
+        .build()
+        .expect("a gateway's own registry takes its metrics")
+}
+
+async fn run(args: ServeArgs, threads: usize) -> ExitCode {
+    let mut signals = match Signals::new() {
+        Ok(signals) => signals,
+        Err(error) => {
+            eprintln!("pushgate serve: cannot listen for signals: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(&args.listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("pushgate serve: cannot listen on {}: {error}", args.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = match listener.local_addr() {
+        Ok(addr) => addr,
+        Err(error) => {
+            eprintln!("pushgate serve: cannot listen on {}: {error}", args.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    let gateway = gateway(&args);
+    let families = if args.families.is_empty() {
+        "all".to_owned()
+    } else {
+        args.families.join(",")
+    };
+    tracing::info!(
+        target: "pushgate::serve",
+        "listening on http://{addr} (store {}, stored as {}, families {families}, \
+         max {} bytes, timeout {:?}, {threads} worker thread{})",
+        args.store,
+        encoder_name(args.format),
+        args.max_bytes,
+        args.timeout,
+        if threads == 1 { "" } else { "s" },
+    );
+    let drain = args.timeout + Duration::from_secs(1);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = Server::new(listener, Routes { gateway }).drain_timeout(drain);
+    let mut server = pin!(server.run(async {
+        let _ = stopped.await;
+    }));
+    let signal = tokio::select! {
+        shutdown = &mut server => {
+            // Only a shutdown signal ends the server; it cannot come first.
+            tracing::error!(target: "pushgate::serve", ?shutdown, "server stopped unasked");
+            return ExitCode::FAILURE;
+        }
+        signal = signals.recv() => signal,
+    };
+    tracing::info!(
+        target: "pushgate::serve",
+        "{signal}: no longer accepting; finishing pushes in flight (at most {drain:?}; \
+         a second signal exits at once)"
+    );
+    let _ = stop.send(());
+    tokio::select! {
+        shutdown = &mut server => match shutdown {
+            Shutdown::Drained => {
+                tracing::info!(target: "pushgate::serve", "stopped");
+                ExitCode::SUCCESS
+            }
+            Shutdown::TimedOut { open } => {
+                tracing::warn!(
+                    target: "pushgate::serve",
+                    "{open} connection(s) still open after {drain:?}; exiting"
+                );
+                ExitCode::FAILURE
+            }
+            _ => ExitCode::FAILURE,
+        },
+        signal = signals.recv() => {
+            tracing::warn!(target: "pushgate::serve", "second {signal}: exiting now");
+            ExitCode::from(130)
+        }
+    }
+}
+
+/// SIGINT and SIGTERM (Ctrl-C elsewhere), registered once so that none is
+/// missed between two waits.
+struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    #[cfg(unix)]
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals {})
+    }
+
+    /// The next signal's name.
+    #[cfg(unix)]
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn recv(&mut self) -> &'static str {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}
+
+/// `GET /metrics` and `GET /healthz` here, everything else to the gateway.
+#[derive(Clone)]
+struct Routes {
+    gateway: PushGateway<BoxStore>,
+}
+
+type GatewayFuture = <PushGateway<BoxStore> as Service<Request<Incoming>>>::Future;
+
+impl Service<Request<Incoming>> for Routes {
+    type Response = Response<GatewayBody>;
+    type Error = Infallible;
+    type Future = RouteFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // The gateway is always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+        let read = req.method() == Method::GET || req.method() == Method::HEAD;
+        match req.uri().path() {
+            "/metrics" if read => RouteFuture::Here {
+                response: Some(metrics(self.gateway.registry())),
+            },
+            "/healthz" if read => RouteFuture::Here {
+                response: Some(text(StatusCode::OK, "ok\n".into())),
+            },
+            _ => RouteFuture::Gateway {
+                future: self.gateway.call(req),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer of [`Routes`]: made here, or the gateway's.
+    #[project = RouteProj]
+    enum RouteFuture {
+        Here { response: Option<Response<GatewayBody>> },
+        Gateway { #[pin] future: GatewayFuture },
+    }
+}
+
+impl Future for RouteFuture {
+    type Output = Result<Response<GatewayBody>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            RouteProj::Here { response } => Poll::Ready(Ok(response
+                .take()
+                .expect("RouteFuture polled after completion"))),
+            RouteProj::Gateway { future } => future.poll(cx),
+        }
+    }
+}
+
+/// The gateway's own metrics in Prometheus text.
+fn metrics(registry: &Registry) -> Response<GatewayBody> {
+    let encoder = TextEncoder::new();
+    let mut out = Vec::new();
+    match encoder.encode(&registry.gather(), &mut out) {
+        Ok(()) => {
+            let mut response = Response::new(GatewayBody::from(out));
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static(prometheus::TEXT_FORMAT),
+            );
+            response
+        }
+        Err(error) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("encoding metrics: {error}\n"),
+        ),
+    }
+}
+
+fn text(status: StatusCode, body: String) -> Response<GatewayBody> {
+    let mut response = Response::new(GatewayBody::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("10").unwrap_err().contains("needs a unit"));
+        assert!(parse_duration("10x").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("1.2.3s").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("1e30h").is_err());
+    }
+
+    #[test]
+    fn stores() {
+        assert_eq!("log".parse(), Ok(StoreKind::Log));
+        assert_eq!("memory".parse(), Ok(StoreKind::Memory(None)));
+        assert_eq!("memory:5".parse(), Ok(StoreKind::Memory(Some(5))));
+        assert!("memory:x".parse::<StoreKind>().is_err());
+        assert!("disk".parse::<StoreKind>().is_err());
+        assert_eq!(StoreKind::Memory(Some(5)).to_string(), "memory:5");
+    }
+
+    #[test]
+    fn encoders() {
+        assert_eq!(parse_encoder("inbound"), Ok(Encoder::Inbound));
+        assert_eq!(
+            parse_encoder("line"),
+            Ok(Encoder::Format(Format::LineProtocol))
+        );
+        assert_eq!(
+            parse_encoder("protobuf"),
+            Ok(Encoder::Format(Format::Protobuf))
+        );
+        assert!(parse_encoder("xml").is_err());
+        for name in ["text", "protobuf", "openmetrics", "json", "line", "inbound"] {
+            assert_eq!(encoder_name(parse_encoder(name).unwrap()), name);
+        }
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        Cli::command().debug_assert();
+    }
+}

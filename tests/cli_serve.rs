@@ -1,0 +1,315 @@
+//! The `pushgate serve` binary, as an operator runs it: started on a free
+//! port with the log store, pushed to and scraped over TCP, read through
+//! its log, stopped with signals.
+
+mod support {
+    pub mod http;
+    pub mod process;
+}
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::http;
+use support::process::Server;
+
+const PUSHGATE: &str = env!("CARGO_BIN_EXE_pushgate");
+
+const GOOD: &[u8] = b"# TYPE jobs_total counter\njobs_total{queue=\"a\"} 3\n";
+
+fn serve(args: &[&str]) -> Server {
+    let mut command = Command::new(PUSHGATE);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1");
+    Server::start(command)
+}
+
+/// Waits until the server's log contains `text`.
+fn wait_for_log(server: &Server, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = server.output();
+        if log.contains(text) {
+            return log;
+        }
+        assert!(Instant::now() < deadline, "{text:?} not logged:\n{log}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[cfg(unix)]
+fn signal(server: &Server, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn help_explains_every_option() {
+    let out = Command::new(PUSHGATE)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for option in [
+        "--listen",
+        "--store",
+        "--format",
+        "--max-bytes",
+        "--timeout",
+        "--family",
+        "--info-url",
+        "--worker-threads",
+    ] {
+        assert!(help.contains(option), "{option} missing from:\n{help}");
+    }
+    for default in [
+        "[default: 127.0.0.1:9091]",
+        "[default: log]",
+        "[default: text]",
+        "[default: 1024000]",
+        "[default: 10s]",
+        "the number of cores",
+    ] {
+        assert!(help.contains(default), "{default} missing from:\n{help}");
+    }
+    for word in ["memory:N", "inbound", "500ms", "GET /healthz", "SIGTERM"] {
+        assert!(help.contains(word), "{word} missing from:\n{help}");
+    }
+    let out = Command::new(PUSHGATE).arg("--help").output().unwrap();
+    assert!(String::from_utf8(out.stdout).unwrap().contains("serve"));
+}
+
+#[test]
+fn bad_options_are_refused() {
+    for (args, message) in [
+        (&["--timeout", "10"][..], "needs a unit"),
+        (&["--store", "disk"][..], "expected log, memory or memory:N"),
+        (&["--format", "xml"][..], "expected text, protobuf"),
+        (
+            &["--max-bytes", "lots"][..],
+            "invalid value 'lots' for '--max-bytes <N>'",
+        ),
+    ] {
+        let out = Command::new(PUSHGATE)
+            .arg("serve")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_bind_error_is_a_message_and_a_failure() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(PUSHGATE)
+        .args(["serve", "--listen", &addr])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains(&format!("pushgate serve: cannot listen on {addr}: ")),
+        "{err}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn serves_health_metrics_and_pushes_then_stops_on_sigterm() {
+    let mut server = serve(&[]);
+    let log = server.output();
+    assert!(
+        log.contains("(store log, stored as text, families all, max 1024000 bytes, timeout 10s"),
+        "{log}"
+    );
+
+    let r = http::request(server.addr, "GET", "/healthz", &[], b"").unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "ok\n"));
+
+    let r = http::request(
+        server.addr,
+        "POST",
+        "/metrics/job/cli/instance/h1",
+        &[],
+        GOOD,
+    )
+    .unwrap();
+    assert_eq!(r.status, 202, "{}", r.text());
+    // The log store logs what it stored: grouping labels and a timestamp.
+    let log = wait_for_log(&server, "grouping={job=\"cli\",instance=\"h1\"}");
+    assert!(
+        log.contains("jobs_total{instance=\"h1\",job=\"cli\",queue=\"a\"} 3 "),
+        "{log}"
+    );
+    let r = http::request(server.addr, "DELETE", "/metrics/job/cli", &[], b"").unwrap();
+    assert_eq!(r.status, 405);
+    // Refusals are logged with the client's address (the server's PeerAddr).
+    wait_for_log(&server, "push refused peer=127.0.0.1:");
+
+    let r = http::request(server.addr, "GET", "/metrics", &[], b"").unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/plain; version=0.0.4"));
+    let metrics = r.text();
+    assert!(
+        metrics.contains("# TYPE pushgate_pushes_total counter"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("pushgate_pushes_total{outcome=\"stored\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("pushgate_pushes_total{outcome=\"method_not_allowed\"} 1\n"),
+        "{metrics}"
+    );
+
+    let start = Instant::now();
+    signal(&server, "TERM");
+    let status = server
+        .wait_timeout(Duration::from_secs(3))
+        .expect("still running 3s after SIGTERM");
+    assert_eq!(status.code(), Some(0), "{}", server.output());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(server.output().contains("INFO pushgate::serve: stopped"));
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_lets_a_push_in_flight_finish() {
+    let mut server = serve(&[]);
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let head = format!(
+        "POST /metrics/job/inflight HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        GOOD.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&GOOD[..10]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    signal(&server, "INT");
+    wait_for_log(&server, "SIGINT: no longer accepting");
+    // New connections are refused ...
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(server.addr).is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after SIGINT");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        server.wait_timeout(Duration::ZERO).is_none(),
+        "exited early"
+    );
+    // ... while the push in flight is answered and stored.
+    stream.write_all(&GOOD[10..]).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let r = http::parse_response(&raw).unwrap();
+    assert_eq!(r.status, 202, "{}", r.text());
+    let status = server
+        .wait_timeout(Duration::from_secs(3))
+        .expect("still running after the push in flight finished");
+    assert_eq!(status.code(), Some(0), "{}", server.output());
+    assert!(server.output().contains("grouping={job=\"inflight\"}"));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_second_signal_or_the_drain_deadline_forces_the_exit() {
+    // A connection that never finishes its request headers is not a push
+    // the gateway's timeout ends; draining waits for it until the deadline
+    // (timeout + 1s), or a second signal.
+    for (second, code) in [(true, 130), (false, 1)] {
+        let mut server = serve(&["--timeout", "500ms"]);
+        let mut stalled = TcpStream::connect(server.addr).unwrap();
+        stalled
+            .write_all(b"POST /metrics/job/x HTTP/1.1\r\nHost:")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let start = Instant::now();
+        signal(&server, "TERM");
+        wait_for_log(&server, "SIGTERM: no longer accepting");
+        if second {
+            signal(&server, "TERM");
+        }
+        let status = server
+            .wait_timeout(Duration::from_secs(5))
+            .expect("still running 5s after SIGTERM");
+        let elapsed = start.elapsed();
+        let log = server.output();
+        assert_eq!(status.code(), Some(code), "{log}");
+        if second {
+            assert!(log.contains("second SIGTERM: exiting now"), "{log}");
+            assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
+        } else {
+            assert!(
+                log.contains("1 connection(s) still open after 1.5s"),
+                "{log}"
+            );
+            assert!(elapsed >= Duration::from_millis(1500), "{elapsed:?}");
+        }
+        drop(stalled);
+    }
+}
+
+#[test]
+fn family_allow_list_keeps_named_families_stamped() {
+    let server = serve(&[
+        "--family",
+        "kept",
+        "--family",
+        "also_kept",
+        "--format",
+        "text",
+    ]);
+    assert!(server.output().contains("families kept,also_kept"));
+    let body = b"# TYPE kept gauge\nkept 1\n# TYPE dropped gauge\ndropped 2\nalso_kept 3\n";
+    let r = http::request(server.addr, "POST", "/metrics/job/filtered", &[], body).unwrap();
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.text(), "stored 2 families, 2 series\n");
+    let log = wait_for_log(&server, "grouping={job=\"filtered\"}");
+    assert!(!log.contains("dropped"), "{log}");
+    // Stamped: a value, then a timestamp in milliseconds.
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("kept{job=\"filtered\"} 1 "))
+        .unwrap_or_else(|| panic!("{log}"));
+    let stamp: i64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(stamp > 1_600_000_000_000, "{line}");
+    assert!(log.contains("also_kept{job=\"filtered\"} 3 "), "{log}");
+}
+
+#[test]
+fn info_url_redirects_reads() {
+    let server = serve(&[
+        "--info-url",
+        "https://example.com/what-we-collect",
+        "--worker-threads",
+        "1",
+    ]);
+    let r = http::request(server.addr, "GET", "/metrics/job/x", &[], b"").unwrap();
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        r.header("location"),
+        Some("https://example.com/what-we-collect")
+    );
+    assert!(server.output().contains("1 worker thread)"));
+}
