@@ -318,6 +318,7 @@ pub(crate) fn decode_family(record: &Bytes) -> Result<MetricFamily> {
     };
     let mut mf = MetricFamily::default();
     mf.metric.reserve_exact(r.count(4));
+    let mut shape = Shape::default();
     r.fields(|r, tag, wire| {
         match tag {
             1 => mf.name = Some(r.str(wire)?),
@@ -325,7 +326,7 @@ pub(crate) fn decode_family(record: &Bytes) -> Result<MetricFamily> {
             3 => mf.r#type = Some(r.i32(wire)?),
             4 => {
                 let mut m = Metric::default();
-                r.nested(wire, &mut m, metric)?;
+                r.nested(wire, &mut m, |r, m| metric(r, m, &mut shape))?;
                 mf.metric.push(m);
             }
             5 => mf.unit = Some(r.str(wire)?),
@@ -336,8 +337,18 @@ pub(crate) fn decode_family(record: &Bytes) -> Result<MetricFamily> {
     Ok(mf)
 }
 
-fn metric(r: &mut Reader, m: &mut Metric) -> Result<()> {
-    m.label.reserve_exact(r.count(1));
+/// How big the previous metric of a family was. Metrics of one family nearly
+/// always share a shape, so this sizes each `Vec` once without a pre-scan;
+/// an odd one out just grows.
+#[derive(Default)]
+struct Shape {
+    labels: usize,
+    buckets: usize,
+    quantiles: usize,
+}
+
+fn metric(r: &mut Reader, m: &mut Metric, shape: &mut Shape) -> Result<()> {
+    m.label.reserve_exact(shape.labels);
     r.fields(|r, tag, wire| {
         match tag {
             1 => {
@@ -354,7 +365,7 @@ fn metric(r: &mut Reader, m: &mut Metric) -> Result<()> {
             4 => r.nested(
                 wire,
                 &mut **m.summary.get_or_insert_with(Default::default),
-                summary,
+                |r, s| summary(r, s, shape.quantiles),
             )?,
             5 => r.nested(
                 wire,
@@ -365,12 +376,20 @@ fn metric(r: &mut Reader, m: &mut Metric) -> Result<()> {
             7 => r.nested(
                 wire,
                 &mut **m.histogram.get_or_insert_with(Default::default),
-                histogram,
+                |r, h| histogram(r, h, shape.buckets),
             )?,
             _ => return Ok(false),
         }
         Ok(true)
-    })
+    })?;
+    shape.labels = m.label.len();
+    if let Some(s) = &m.summary {
+        shape.quantiles = s.quantile.len();
+    }
+    if let Some(h) = &m.histogram {
+        shape.buckets = h.bucket.len();
+    }
+    Ok(())
 }
 
 fn label(r: &mut Reader, l: &mut LabelPair) -> Result<()> {
@@ -435,8 +454,8 @@ fn quantile(r: &mut Reader, q: &mut Quantile) -> Result<()> {
     })
 }
 
-fn summary(r: &mut Reader, s: &mut Summary) -> Result<()> {
-    s.quantile.reserve_exact(r.count(3));
+fn summary(r: &mut Reader, s: &mut Summary, hint: usize) -> Result<()> {
+    s.quantile.reserve_exact(hint);
     r.fields(|r, tag, wire| {
         match tag {
             1 => s.sample_count = Some(r.u64(wire)?),
@@ -457,8 +476,8 @@ fn summary(r: &mut Reader, s: &mut Summary) -> Result<()> {
     })
 }
 
-fn histogram(r: &mut Reader, h: &mut Histogram) -> Result<()> {
-    h.bucket.reserve_exact(r.count(3));
+fn histogram(r: &mut Reader, h: &mut Histogram, hint: usize) -> Result<()> {
+    h.bucket.reserve_exact(hint);
     r.fields(|r, tag, wire| {
         match tag {
             1 => h.sample_count = Some(r.u64(wire)?),
