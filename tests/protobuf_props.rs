@@ -113,3 +113,28 @@ fn packed_and_unpacked_repeated_scalars_both_decode() {
     let unpacked = want.encode_to_vec();
     assert_eq!(&unpacked[2..], &[0x68, 0x02, 0x68, 0x01]);
 }
+
+#[test]
+fn a_large_metric_does_not_make_empty_ones_reserve() {
+    use pushgate::model::{LabelPair, Metric};
+    // One metric with 1000 labels, then 10000 empty metrics: the size hint
+    // taken from the first must not be reserved for each of the others.
+    let big = Metric {
+        label: (0..1000)
+            .map(|i| LabelPair::new(format!("l{i}"), "v"))
+            .collect(),
+        ..Default::default()
+    };
+    let mut mf = MetricFamily {
+        name: Some("x".into()),
+        metric: vec![big],
+        ..Default::default()
+    };
+    mf.metric
+        .extend(std::iter::repeat_n(Metric::default(), 10_000));
+    let mut body = Vec::new();
+    protobuf::encode(std::slice::from_ref(&mf), &mut body);
+    let fams = protobuf::decode(Bytes::from(body), &Limits::default()).unwrap();
+    assert_eq!(fams[0].metric.len(), 10_001);
+    assert!(fams[0].metric[1..].iter().all(|m| m.label.capacity() == 0));
+}

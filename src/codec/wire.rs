@@ -206,6 +206,13 @@ impl<'a> Reader<'a> {
         f(&mut inner, value)
     }
 
+    /// `hint`, capped by how many 2-byte fields (the smallest a repeated
+    /// message can be) fit in what is left: a size hint must never let a
+    /// small body reserve much memory.
+    fn at_most(&self, hint: usize) -> usize {
+        hint.min((self.end - self.pos) / 2)
+    }
+
     /// Number of fields numbered `tag` left in this message; used to size
     /// `Vec`s once. Stops counting (without error) at malformed input, which
     /// the real pass then reports.
@@ -348,7 +355,7 @@ struct Shape {
 }
 
 fn metric(r: &mut Reader, m: &mut Metric, shape: &mut Shape) -> Result<()> {
-    m.label.reserve_exact(shape.labels);
+    m.label.reserve_exact(r.at_most(shape.labels));
     r.fields(|r, tag, wire| {
         match tag {
             1 => {
@@ -455,7 +462,7 @@ fn quantile(r: &mut Reader, q: &mut Quantile) -> Result<()> {
 }
 
 fn summary(r: &mut Reader, s: &mut Summary, hint: usize) -> Result<()> {
-    s.quantile.reserve_exact(hint);
+    s.quantile.reserve_exact(r.at_most(hint));
     r.fields(|r, tag, wire| {
         match tag {
             1 => s.sample_count = Some(r.u64(wire)?),
@@ -477,7 +484,7 @@ fn summary(r: &mut Reader, s: &mut Summary, hint: usize) -> Result<()> {
 }
 
 fn histogram(r: &mut Reader, h: &mut Histogram, hint: usize) -> Result<()> {
-    h.bucket.reserve_exact(hint);
+    h.bucket.reserve_exact(r.at_most(hint));
     r.fields(|r, tag, wire| {
         match tag {
             1 => h.sample_count = Some(r.u64(wire)?),
