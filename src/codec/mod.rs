@@ -12,6 +12,7 @@ pub mod protobuf;
 pub mod text;
 
 mod float;
+mod id_hasher;
 mod wire;
 
 use std::fmt;

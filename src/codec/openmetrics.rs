@@ -85,10 +85,11 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 
 use bytes::Bytes;
 
+use super::id_hasher::IdHasher;
 use super::{float, DecodeError, EncodeError, Position};
 use crate::format::Format;
 use crate::model::{
@@ -338,26 +339,6 @@ impl Family {
             groups: HashSet::default(),
             line,
         }
-    }
-}
-
-/// A hasher for keys that are hashes already.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
     }
 }
 

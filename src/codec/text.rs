@@ -32,12 +32,13 @@
 //! without the value its family's type needs, an unknown type).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault};
 
 use foldhash::fast::RandomState;
 
 use bytes::Bytes;
 
+use super::id_hasher::IdHasher;
 use super::{float, DecodeError, EncodeError, Position};
 use crate::format::Format;
 use crate::model::{
@@ -549,26 +550,6 @@ struct Entry {
 const SMALL_SET: usize = 16;
 
 const NONE: u32 = u32::MAX;
-
-/// Hashes `u64` keys that are already hashes.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
 
 /// The summary and histogram series of every family by hash of family and
 /// label set: a head per hash and a chain through the series that share it.
