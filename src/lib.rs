@@ -10,6 +10,41 @@
 //! stage) and the [`store`]s it writes to, and the [`server`] loop that
 //! serves it over TCP (what `pushgate serve` runs).
 //!
+//! ## Mounting the gateway in an axum app
+//!
+//! The gateway is a plain `tower::Service`: mount it beside your own routes.
+//!
+//! ```
+//! use axum::{body::Body, routing::get, Router};
+//! use http::{Request, StatusCode};
+//! use pushgate::gateway::PushGateway;
+//! use pushgate::store::MemoryStore;
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let store = MemoryStore::new();
+//! let gateway = PushGateway::builder(store.clone()).build().unwrap();
+//! let app: Router = Router::new()
+//!     .route("/", get(|| async { "my app" }))
+//!     .route_service("/metrics/job/{*grouping}", gateway);
+//!
+//! // What `curl --data-binary @metrics.txt .../metrics/job/nightly` sends.
+//! let push = Request::post("/metrics/job/nightly")
+//!     .body(Body::from("# TYPE jobs_total counter\njobs_total 3\n"))
+//!     .unwrap();
+//! let response = app.oneshot(push).await.unwrap();
+//! assert_eq!(response.status(), StatusCode::ACCEPTED);
+//!
+//! // Stored as Prometheus text, with the grouping label and a receive timestamp.
+//! let stored = store.messages();
+//! let text = std::str::from_utf8(&stored[0].data).unwrap();
+//! assert!(text.contains("jobs_total{job=\"nightly\"} 3 "));
+//! # }
+//! ```
+//!
+//! ## Decoding and encoding pushes
+//!
 //! ```
 //! use bytes::Bytes;
 //! use pushgate::{codec, Format};
