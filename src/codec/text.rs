@@ -293,19 +293,7 @@ impl<'a> Cursor<'a> {
                     });
                 }
                 Some(b'\\') => {
-                    let c = match buf.get(i + 1) {
-                        Some(b'\\') => b'\\',
-                        Some(b'"') => b'"',
-                        Some(b'n') => b'\n',
-                        None => {
-                            self.pos = i + 1;
-                            return Err(self.eof());
-                        }
-                        Some(_) => {
-                            self.pos = i + 1;
-                            return Err(self.invalid_escape(i + 1));
-                        }
-                    };
+                    let c = self.unescape(i)?;
                     self.scratch.push(c);
                     i += 2;
                 }
@@ -323,6 +311,24 @@ impl<'a> Cursor<'a> {
                     self.scratch.extend_from_slice(&buf[i..run]);
                     i = run;
                 }
+            }
+        }
+    }
+
+    /// The byte the escape at `i` (a backslash) stands for: `\\`, `\"` and
+    /// `\n` are the only escapes, in label values and help text alike.
+    fn unescape(&mut self, i: usize) -> Result<u8, DecodeError> {
+        match self.buf.get(i + 1) {
+            Some(b'\\') => Ok(b'\\'),
+            Some(b'n') => Ok(b'\n'),
+            Some(b'"') => Ok(b'"'),
+            None => {
+                self.pos = i + 1;
+                Err(self.eof())
+            }
+            Some(_) => {
+                self.pos = i + 1;
+                Err(self.invalid_escape(i + 1))
             }
         }
     }
@@ -351,19 +357,7 @@ impl<'a> Cursor<'a> {
             match buf.get(i) {
                 None | Some(b'\n') => break,
                 Some(b'\\') => {
-                    let c = match buf.get(i + 1) {
-                        Some(b'\\') => b'\\',
-                        Some(b'n') => b'\n',
-                        Some(b'"') => b'"',
-                        None => {
-                            self.pos = i + 1;
-                            return Err(self.eof());
-                        }
-                        Some(_) => {
-                            self.pos = i + 1;
-                            return Err(self.invalid_escape(i + 1));
-                        }
-                    };
+                    let c = self.unescape(i)?;
                     self.scratch.push(c);
                     i += 2;
                 }
