@@ -68,6 +68,7 @@ pub mod format;
 pub mod gateway;
 pub mod matcher;
 pub mod model;
+pub mod push;
 pub mod server;
 pub mod store;
 pub mod transform;

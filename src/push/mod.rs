@@ -1,0 +1,9 @@
+//! The sending side: gather families, keep a chosen subset, push them to a
+//! gateway (the seed's `Pusher` and `Reporter`).
+//!
+//! * [`Gatherer`]: where the families come from (a `prometheus::Registry`,
+//!   a closure, a [`Filter`](crate::matcher::Filter) over either).
+
+mod gatherer;
+
+pub use gatherer::{GatherError, Gatherer};
