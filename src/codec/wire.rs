@@ -185,6 +185,56 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A `LabelPair` message. Nearly every pair on the wire is exactly
+    /// `name` then `value`, each shorter than 128 bytes: that layout is read
+    /// straight off the bytes, anything else goes through the general path.
+    #[inline]
+    fn label_pair(&mut self, wire: u8) -> Result<LabelPair> {
+        self.expect(wire, LEN)?;
+        if self.depth == 0 {
+            return self.err("messages nested too deeply");
+        }
+        let (start, end) = self.len_delimited()?;
+        let b = &self.body[start..end];
+        if let [0x0a, n, rest @ ..] = b {
+            let n = usize::from(*n);
+            if let Some([0x12, m, value @ ..]) = rest.get(n..) {
+                let m = usize::from(*m);
+                if n < 0x80 && m == value.len() && m < 0x80 {
+                    let name = &rest[..n];
+                    if let (Some(name), Some(value)) =
+                        (self.utf8(start + 2, name), self.utf8(start + 4 + n, value))
+                    {
+                        return Ok(LabelPair {
+                            name: Some(name),
+                            value: Some(value),
+                        });
+                    }
+                }
+            }
+        }
+        let mut l = LabelPair::default();
+        let mut inner = Reader {
+            body: self.body,
+            pos: start,
+            end,
+            depth: self.depth - 1,
+        };
+        label(&mut inner, &mut l)?;
+        Ok(l)
+    }
+
+    /// `bytes` (found at `start` in the body) as a `Str`, if it is UTF-8.
+    #[inline(always)]
+    fn utf8(&self, start: usize, bytes: &[u8]) -> Option<Str> {
+        if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
+            // SAFETY: checked just above.
+            Some(unsafe { Str::from_utf8_unchecked(self.body.slice(start..start + bytes.len())) })
+        } else {
+            None
+        }
+    }
+
     /// Runs `f` on a nested message's reader.
     fn nested<T>(
         &mut self,
@@ -332,9 +382,10 @@ pub(crate) fn decode_family(record: &Bytes) -> Result<MetricFamily> {
             2 => mf.help = Some(r.str(wire)?),
             3 => mf.r#type = Some(r.i32(wire)?),
             4 => {
-                let mut m = Metric::default();
-                r.nested(wire, &mut m, |r, m| metric(r, m, &mut shape))?;
-                mf.metric.push(m);
+                // Filled in place: a `Metric` is too big to build and move.
+                mf.metric.push(Metric::default());
+                let m = mf.metric.last_mut().expect("just pushed");
+                r.nested(wire, m, |r, m| metric(r, m, &mut shape))?;
             }
             5 => mf.unit = Some(r.str(wire)?),
             _ => return Ok(false),
@@ -358,11 +409,7 @@ fn metric(r: &mut Reader, m: &mut Metric, shape: &mut Shape) -> Result<()> {
     m.label.reserve_exact(r.at_most(shape.labels));
     r.fields(|r, tag, wire| {
         match tag {
-            1 => {
-                let mut l = LabelPair::default();
-                r.nested(wire, &mut l, label)?;
-                m.label.push(l);
-            }
+            1 => m.label.push(r.label_pair(wire)?),
             2 => r.nested(wire, m.gauge.get_or_insert_with(Default::default), gauge)?,
             3 => r.nested(
                 wire,
