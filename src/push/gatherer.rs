@@ -1,7 +1,8 @@
 //! [`Gatherer`]: the source of the families a pusher sends.
 //!
 //! Implemented here for closures, [`GatherFn`] (async closures) and
-//! `Arc<G>`; in a submodule for the `prometheus` crate's `Registry`; in
+//! `Arc<G>`; in submodules for the `prometheus` crate's `Registry` and, with
+//! the `prometheus-client` feature, for the official client's; in
 //! [`matcher`](crate::matcher) for [`Filter`](crate::matcher::Filter).
 
 use std::error::Error as StdError;
@@ -11,6 +12,8 @@ use std::sync::Arc;
 
 use crate::model::MetricFamily;
 
+#[cfg(feature = "prometheus-client")]
+mod client_rust;
 mod rust_prometheus;
 #[cfg(test)]
 mod tests;
@@ -58,6 +61,8 @@ impl StdError for GatherError {
 /// * `prometheus::Registry` and `&prometheus::Registry` (so
 ///   `prometheus::default_registry()` is a gatherer as it is), converting
 ///   every family field by field;
+/// * with the `prometheus-client` feature, `prometheus_client`'s `Registry`,
+///   alone or in a `Mutex`/`RwLock`;
 /// * [`Filter`](crate::matcher::Filter), which keeps a chosen subset of
 ///   another gatherer's families;
 /// * `Arc<G>` for any gatherer `G`.

@@ -5,7 +5,8 @@
 //!   [`GatherError`]. Implemented for a `prometheus::Registry` (and
 //!   `&Registry`, so `prometheus::default_registry()` works as it is), for
 //!   `Fn() -> Result<Vec<MetricFamily>, E>` closures, for async closures
-//!   through [`gather_fn`], for `Arc<G>`, and for a
+//!   through [`gather_fn`], for `prometheus_client`'s `Registry` with the
+//!   `prometheus-client` feature, for `Arc<G>`, and for a
 //!   [`Filter`](crate::matcher::Filter) over any of them, which keeps only
 //!   the families (and metrics) its [`Matcher`](crate::matcher::Matcher)
 //!   names.

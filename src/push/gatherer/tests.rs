@@ -1,6 +1,6 @@
 //! Gatherer tests: the `prometheus::Registry` conversion (every metric kind,
 //! checked field by field and against the crate's own text output), filters
-//! over it, closures, `gather_fn`, `Arc` and errors.
+//! over it, closures, `gather_fn`, `Arc`, errors, and `prometheus-client`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -560,4 +560,132 @@ async fn gatherers_run_on_a_spawned_task() {
     });
     let got = task.await.unwrap().unwrap();
     assert_eq!(got, vec![expected(false)[1].clone()]);
+}
+
+// ---- prometheus-client ------------------------------------------------------
+
+#[cfg(feature = "prometheus-client")]
+mod client_rust {
+    use std::sync::{Mutex, RwLock};
+
+    use prometheus_client::metrics::counter::Counter as ClientCounter;
+    use prometheus_client::metrics::family::Family;
+    use prometheus_client::metrics::gauge::Gauge as ClientGauge;
+    use prometheus_client::metrics::histogram::Histogram as ClientHistogram;
+    use prometheus_client::registry::{Registry, Unit};
+
+    use super::*;
+
+    type Labels = Vec<(String, String)>;
+
+    fn registry() -> Registry {
+        let mut registry = Registry::default();
+
+        let requests = Family::<Labels, ClientCounter>::default();
+        registry.register("http_requests", "HTTP requests", requests.clone());
+        let labels = |code: &str, path: &str| -> Labels {
+            vec![("code".into(), code.into()), ("path".into(), path.into())]
+        };
+        requests
+            .get_or_create(&labels("200", "/a\"b\\c\nd ü"))
+            .inc_by(3);
+        requests.get_or_create(&labels("500", "/")).inc();
+
+        let queue: ClientGauge = ClientGauge::default();
+        registry.register("queue_depth", "Queued jobs", queue.clone());
+        queue.set(-4);
+
+        let latency = ClientHistogram::new([0.1, 0.5, 1.0]);
+        registry.register_with_unit("latency", "Request latency", Unit::Seconds, latency.clone());
+        for v in OBSERVATIONS {
+            latency.observe(v);
+        }
+        registry
+    }
+
+    /// What [`registry`] converts to: the client adds a period to each help
+    /// text and the unit to the name, and names counters with `_total`
+    /// (see the OpenMetrics decoder's docs).
+    fn expected() -> Vec<MetricFamily> {
+        let http = |code, path| [("code", code), ("path", path)];
+        let mut latency = family(
+            "latency_seconds",
+            Some("Request latency."),
+            MetricType::Histogram,
+            vec![Metric {
+                histogram: Some(Box::new(Histogram {
+                    sample_count: Some(5),
+                    sample_sum: Some(OBSERVATIONS.iter().fold(0.0, |a, b| a + b)),
+                    bucket: vec![
+                        bucket(0.1, 1),
+                        bucket(0.5, 3),
+                        bucket(1.0, 4),
+                        // OpenMetrics requires the +Inf bucket; the client
+                        // writes it.
+                        bucket(f64::INFINITY, 5),
+                    ],
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }],
+        );
+        latency.unit = Some("seconds".into());
+        vec![
+            family(
+                "http_requests_total",
+                Some("HTTP requests."),
+                MetricType::Counter,
+                vec![
+                    counter(&http("200", "/a\"b\\c\nd ü"), 3.0),
+                    counter(&http("500", "/"), 1.0),
+                ],
+            ),
+            family(
+                "queue_depth",
+                Some("Queued jobs."),
+                MetricType::Gauge,
+                vec![gauge(&[], -4.0)],
+            ),
+            latency,
+        ]
+    }
+
+    /// A family's metrics come from a hash map, in no set order.
+    fn sorted(mut families: Vec<MetricFamily>) -> Vec<MetricFamily> {
+        for mf in &mut families {
+            mf.metric.sort_by(|a, b| a.label.cmp(&b.label));
+        }
+        families
+    }
+
+    #[tokio::test]
+    async fn registry_converts_exactly() {
+        let got = registry().gather().await.unwrap();
+        assert_eq!(sorted(got), expected());
+    }
+
+    #[tokio::test]
+    async fn locked_registries_convert_the_same() {
+        let mutex = Arc::new(Mutex::new(registry()));
+        assert_eq!(sorted(mutex.gather().await.unwrap()), expected());
+        let rwlock = RwLock::new(registry());
+        assert_eq!(sorted(rwlock.gather().await.unwrap()), expected());
+    }
+
+    #[tokio::test]
+    async fn filter_over_a_client_registry() {
+        let matcher = Matcher::new()
+            .family("queue_depth")
+            .family_with("http_requests_total", [("code", "500"), ("path", "/")]);
+        let got = Filter::new(registry(), matcher).gather().await.unwrap();
+        let all = expected();
+        let mut http = all[0].clone();
+        http.metric.remove(0);
+        assert_eq!(got, vec![http, all[1].clone()]);
+    }
+
+    #[tokio::test]
+    async fn empty_client_registry_gathers_nothing() {
+        assert_eq!(Registry::default().gather().await.unwrap(), vec![]);
+    }
 }
