@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::{LabelPair, Metric, MetricFamily, Str};
+use crate::push::{GatherError, Gatherer};
 
 /// Which families, and which of their metrics, to keep (the seed's
 /// `prometheus.Matcher`).
@@ -190,17 +191,20 @@ pub(crate) fn sort_by_name(families: &mut [MetricFamily]) {
 }
 
 /// A gatherer whose output passes through a [`Matcher`] (the seed's
-/// `prometheus.Filter`).
+/// `prometheus.Filter`, as its `NewPusher` uses it to push a chosen subset
+/// of families).
 ///
-/// The gatherer is any `Fn() -> Result<Vec<MetricFamily>, E>`; its errors
-/// pass through unchanged. (The `Gatherer` trait of a later release will be
-/// implemented for `Filter` the same way, so a filter can stand wherever a
-/// gatherer does.)
+/// A filter is itself a [`Gatherer`]: it gathers from the inner gatherer,
+/// whose errors pass through unchanged, then keeps what the matcher matches,
+/// sorted by family name, dropping families left without metrics.
 ///
 /// ```
 /// use pushgate::matcher::{Filter, Matcher};
 /// use pushgate::model::{Metric, MetricFamily};
+/// use pushgate::push::Gatherer;
 ///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// let gather = || -> Result<Vec<MetricFamily>, std::io::Error> {
 ///     Ok(vec![
 ///         MetricFamily { name: Some("b_total".into()), metric: vec![Metric::default()], ..Default::default() },
@@ -210,9 +214,10 @@ pub(crate) fn sort_by_name(families: &mut [MetricFamily]) {
 /// };
 /// let filter = Filter::new(gather, Matcher::new().family("a_total").family("b_total"));
 ///
-/// let families = filter.gather().unwrap();
+/// let families = filter.gather().await.unwrap();
 /// let names: Vec<_> = families.iter().map(|mf| mf.name()).collect();
 /// assert_eq!(names, ["a_total", "b_total"]);
+/// # }
 /// ```
 #[derive(Clone, Debug)]
 pub struct Filter<G> {
@@ -240,13 +245,11 @@ impl<G> Filter<G> {
     pub fn into_parts(self) -> (G, Matcher) {
         (self.gatherer, self.matcher)
     }
+}
 
-    /// Gathers, then keeps what the matcher matches, sorted by family name.
-    pub fn gather<E>(&self) -> Result<Vec<MetricFamily>, E>
-    where
-        G: Fn() -> Result<Vec<MetricFamily>, E>,
-    {
-        let mut families = (self.gatherer)()?;
+impl<G: Gatherer> Gatherer for Filter<G> {
+    async fn gather(&self) -> Result<Vec<MetricFamily>, GatherError> {
+        let mut families = self.gatherer.gather().await?;
         self.matcher.retain(&mut families);
         Ok(families)
     }
@@ -280,11 +283,10 @@ mod tests {
 
     type Gathered = Result<Vec<MetricFamily>, String>;
 
-    fn filter(
-        gathered: Gathered,
-        matcher: Matcher,
-    ) -> Filter<impl Fn() -> Result<Vec<MetricFamily>, String>> {
-        Filter::new(move || gathered.clone(), matcher)
+    /// A filter over a closure that returns `gathered`, gathered once.
+    async fn gather(gathered: Gathered, matcher: Matcher) -> Gathered {
+        let filter = Filter::new(move || gathered.clone(), matcher);
+        filter.gather().await.map_err(|e| e.to_string())
     }
 
     fn api_matcher() -> Matcher {
@@ -301,56 +303,56 @@ mod tests {
 
     // The cases of the seed's TestFilter_Gather.
 
-    #[test]
-    fn no_metrics_returns_none() {
-        assert_eq!(filter(Ok(vec![]), api_matcher()).gather(), Ok(vec![]));
+    #[tokio::test]
+    async fn no_metrics_returns_none() {
+        assert_eq!(gather(Ok(vec![]), api_matcher()).await, Ok(vec![]));
     }
 
-    #[test]
-    fn gather_error_returns_error() {
-        let f = filter(Err("e1".into()), Matcher::new());
-        assert_eq!(f.gather(), Err("e1".to_string()));
+    #[tokio::test]
+    async fn gather_error_returns_error() {
+        let got = gather(Err("e1".into()), Matcher::new()).await;
+        assert_eq!(got, Err("e1".to_string()));
     }
 
-    #[test]
-    fn no_matches_returns_no_families() {
+    #[tokio::test]
+    async fn no_matches_returns_no_families() {
         let mf = MetricFamily {
             name: Some("n1".into()),
             help: Some("h1".into()),
             ..Default::default()
         };
-        assert_eq!(filter(Ok(vec![mf]), api_matcher()).gather(), Ok(vec![]));
+        assert_eq!(gather(Ok(vec![mf]), api_matcher()).await, Ok(vec![]));
     }
 
-    #[test]
-    fn matching_family_without_metric_matches_nothing() {
+    #[tokio::test]
+    async fn matching_family_without_metric_matches_nothing() {
         let mf = MetricFamily {
             name: Some("go_memstats_frees_total".into()),
             ..Default::default()
         };
         let m = Matcher::new().family("go_memstats_frees_total");
-        assert_eq!(filter(Ok(vec![mf]), m).gather(), Ok(vec![]));
+        assert_eq!(gather(Ok(vec![mf]), m).await, Ok(vec![]));
     }
 
-    #[test]
-    fn matching_family_with_no_labels_matches() {
+    #[tokio::test]
+    async fn matching_family_with_no_labels_matches() {
         let mfs = vec![counter("go_memstats_frees_total", 1.0, &[])];
         let m = Matcher::new().family("go_memstats_frees_total");
-        assert_eq!(filter(Ok(mfs.clone()), m).gather(), Ok(mfs));
+        assert_eq!(gather(Ok(mfs.clone()), m).await, Ok(mfs));
     }
 
-    #[test]
-    fn matching_with_labels_a_family_with_labels_matches() {
+    #[tokio::test]
+    async fn matching_with_labels_a_family_with_labels_matches() {
         let mfs = vec![counter("go_memstats_frees_total", 1.0, &[("n1", "v1")])];
         let m = Matcher::new().family_with("go_memstats_frees_total", [("n1", "v1")]);
-        assert_eq!(filter(Ok(mfs.clone()), m).gather(), Ok(mfs));
+        assert_eq!(gather(Ok(mfs.clone()), m).await, Ok(mfs));
     }
 
-    #[test]
-    fn matching_without_labels_a_family_with_labels_matches() {
+    #[tokio::test]
+    async fn matching_without_labels_a_family_with_labels_matches() {
         let mfs = vec![counter("go_memstats_frees_total", 1.0, &[("n1", "v1")])];
         let m = Matcher::new().family("go_memstats_frees_total");
-        assert_eq!(filter(Ok(mfs.clone()), m).gather(), Ok(mfs));
+        assert_eq!(gather(Ok(mfs.clone()), m).await, Ok(mfs));
     }
 
     // Beyond the Go tests.

@@ -888,15 +888,19 @@ async fn clones_share_store_and_metrics() {
         assert_eq!(h.await.unwrap(), StatusCode::ACCEPTED);
     }
     assert_eq!(store.len(), 8);
-    let stored = gw.registry().gather();
+    // Through pushgate's gatherer: `prometheus::proto`'s getters differ
+    // between that crate's two models, and --all-features picks the other.
+    let stored = pushgate::push::Gatherer::gather(gw.registry())
+        .await
+        .unwrap();
     let pushes = stored
         .iter()
         .find(|f| f.name() == "pushgate_pushes_total")
         .unwrap();
     let total: f64 = pushes
-        .get_metric()
+        .metric
         .iter()
-        .map(|m| m.get_counter().get_value())
+        .map(|m| m.counter.as_ref().unwrap().value.unwrap())
         .sum();
     assert_eq!(total, 8.0);
 }

@@ -1,10 +1,22 @@
 //! [`Gatherer`]: the source of the families a pusher sends.
+//!
+//! Implemented here for closures, [`GatherFn`] (async closures) and
+//! `Arc<G>`; in submodules for the `prometheus` crate's `Registry` and, with
+//! the `prometheus-client` feature, for the official client's; in
+//! [`matcher`](crate::matcher) for [`Filter`](crate::matcher::Filter).
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 
 use crate::model::MetricFamily;
+
+#[cfg(feature = "prometheus-client")]
+mod client_rust;
+mod rust_prometheus;
+#[cfg(test)]
+mod tests;
 
 /// Why a [`Gatherer`] could not return its families.
 ///
@@ -42,7 +54,24 @@ impl StdError for GatherError {
 /// Gathering is async so that a slow source can be bounded by the pusher's
 /// timeout and cancelled by dropping the push.
 ///
-/// Any `Fn() -> Result<Vec<MetricFamily>, E>` closure is a gatherer:
+/// Implemented for:
+///
+/// * any `Fn() -> Result<Vec<MetricFamily>, E>` closure (sync; for a source
+///   that must await, wrap an async closure with [`gather_fn`]);
+/// * `prometheus::Registry` and `&prometheus::Registry` (so
+///   `prometheus::default_registry()` is a gatherer as it is), converting
+///   every family field by field;
+/// * with the `prometheus-client` feature, `prometheus_client`'s `Registry`,
+///   alone or in a `Mutex`/`RwLock`;
+/// * [`Filter`](crate::matcher::Filter), which keeps a chosen subset of
+///   another gatherer's families;
+/// * `Arc<G>` for any gatherer `G`.
+///
+/// There is no impl for `&G` or `Box<G>` in general: a reference to a
+/// closure, and a box of one, are closures themselves, so those impls would
+/// overlap the closure impl. Wrap such a gatherer in an `Arc` instead.
+///
+/// A closure:
 ///
 /// ```
 /// use pushgate::model::MetricFamily;
@@ -69,5 +98,80 @@ where
 {
     fn gather(&self) -> impl Future<Output = Result<Vec<MetricFamily>, GatherError>> + Send {
         std::future::ready(self().map_err(GatherError::new))
+    }
+}
+
+impl<G> Gatherer for Arc<G>
+where
+    G: Gatherer + ?Sized,
+{
+    fn gather(&self) -> impl Future<Output = Result<Vec<MetricFamily>, GatherError>> + Send {
+        G::gather(self)
+    }
+}
+
+/// A gatherer that calls an async closure: what [`gather_fn`] returns.
+#[derive(Clone, Copy)]
+pub struct GatherFn<F>(F);
+
+impl<F> fmt::Debug for GatherFn<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Closures have no Debug of their own.
+        f.write_str("GatherFn")
+    }
+}
+
+/// A [`Gatherer`] from a closure that returns a future, for sources that
+/// must await (another service, a lock held across I/O). The plain closure
+/// impl of `Gatherer` covers only closures that return their families
+/// directly.
+///
+/// The future must be `Send`; its error is any error type.
+///
+/// ```
+/// use std::sync::Arc;
+/// use pushgate::model::MetricFamily;
+/// use pushgate::push::{gather_fn, Gatherer};
+/// use tokio::sync::Mutex;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let shared = Arc::new(Mutex::new(vec![MetricFamily {
+///     name: Some("up".into()),
+///     ..Default::default()
+/// }]));
+/// let gatherer = gather_fn(move || {
+///     let shared = shared.clone();
+///     async move { Ok::<_, std::io::Error>(shared.lock().await.clone()) }
+/// });
+/// let families = gatherer.gather().await.unwrap();
+/// assert_eq!(families[0].name(), "up");
+/// # }
+/// ```
+pub fn gather_fn<F, Fut, E>(f: F) -> GatherFn<F>
+where
+    F: Fn() -> Fut + Send + Sync,
+    Fut: Future<Output = Result<Vec<MetricFamily>, E>> + Send,
+    E: Into<Box<dyn StdError + Send + Sync>>,
+{
+    GatherFn(f)
+}
+
+impl<F> GatherFn<F> {
+    /// Gives up the closure.
+    pub fn into_inner(self) -> F {
+        self.0
+    }
+}
+
+impl<F, Fut, E> Gatherer for GatherFn<F>
+where
+    F: Fn() -> Fut + Send + Sync,
+    Fut: Future<Output = Result<Vec<MetricFamily>, E>> + Send,
+    E: Into<Box<dyn StdError + Send + Sync>>,
+{
+    fn gather(&self) -> impl Future<Output = Result<Vec<MetricFamily>, GatherError>> + Send {
+        let future = (self.0)();
+        async move { future.await.map_err(GatherError::new) }
     }
 }
