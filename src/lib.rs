@@ -63,6 +63,7 @@
 
 #![warn(missing_docs)]
 
+mod b64;
 pub mod codec;
 pub mod format;
 pub mod gateway;
