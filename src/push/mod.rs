@@ -3,7 +3,9 @@
 //!
 //! * [`Gatherer`]: where the families come from (a `prometheus::Registry`,
 //!   a closure, a [`Filter`](crate::matcher::Filter) over either).
+//! * [`grouping`]: how a job and grouping labels are written into the URL.
 
 mod gatherer;
+pub mod grouping;
 
 pub use gatherer::{GatherError, Gatherer};
