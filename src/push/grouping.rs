@@ -123,12 +123,20 @@ mod tests {
             ("j", &[("a", "b c")], "/metrics/job/j/a@base64/YiBj"),
             ("my job", &[], "/metrics/job@base64/bXkgam9i"),
             // Dot segments would be normalised away.
-            ("j", &[("a", "."), ("b", "..")], "/metrics/job/j/a@base64/Lg/b@base64/Li4"),
+            (
+                "j",
+                &[("a", "."), ("b", "..")],
+                "/metrics/job/j/a@base64/Lg/b@base64/Li4",
+            ),
             ("j", &[("a", "...")], "/metrics/job/j/a/..."),
             // Everything else: percent-encoding, unreserved kept.
             ("j", &[("a", "b+c")], "/metrics/job/j/a/b%2Bc"),
             ("j", &[("a", "x?y#z%")], "/metrics/job/j/a/x%3Fy%23z%25"),
-            ("j", &[("instance", "host:9100")], "/metrics/job/j/instance/host%3A9100"),
+            (
+                "j",
+                &[("instance", "host:9100")],
+                "/metrics/job/j/instance/host%3A9100",
+            ),
             ("j", &[("a", "A-z_0.9~")], "/metrics/job/j/a/A-z_0.9~"),
             (
                 "titan",
@@ -138,7 +146,11 @@ mod tests {
             ("j", &[("a", "x@base64")], "/metrics/job/j/a/x%40base64"),
         ];
         for (job, labels, want) in cases {
-            assert_eq!(&path(job, labels.iter().copied()), want, "{job:?} {labels:?}");
+            assert_eq!(
+                &path(job, labels.iter().copied()),
+                want,
+                "{job:?} {labels:?}"
+            );
         }
     }
 
