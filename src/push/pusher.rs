@@ -559,6 +559,32 @@ impl<G, C> PusherBuilder<G, C> {
     /// wrapped in layers of your own (auth, tracing, rate limits). It is
     /// cloned for each call: share state through the service itself (as
     /// `tower::buffer::Buffer` does).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// use pushgate::model::MetricFamily;
+    /// use pushgate::push::{HttpClient, Pusher};
+    /// use tower::ServiceBuilder;
+    ///
+    /// let client = ServiceBuilder::new()
+    ///     // At most two pushes in flight, each attempt at most 3 s.
+    ///     .concurrency_limit(2)
+    ///     .timeout(Duration::from_secs(3))
+    ///     .map_request(|mut request: http::Request<Full<Bytes>>| {
+    ///         request.headers_mut().insert("x-tenant", http::HeaderValue::from_static("team-a"));
+    ///         request
+    ///     })
+    ///     .service(HttpClient::new());
+    /// let gatherer = || Ok::<_, std::io::Error>(Vec::<MetricFamily>::new());
+    /// let pusher = Pusher::builder("http://gateway:9091", gatherer)
+    ///     .job("backup")
+    ///     .client(client)
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = pusher;
+    /// ```
     pub fn client<S>(self, client: S) -> PusherBuilder<G, S> {
         PusherBuilder {
             url: self.url,

@@ -828,3 +828,18 @@ fn wrong_settings_are_refused() {
         "the first wrong setting is reported"
     );
 }
+
+#[test]
+fn calls_are_send_for_spawning() {
+    // A reporter spawns pushes: with the default client and an async
+    // gatherer, the futures must be Send (and the pusher shareable).
+    fn spawnable<T: Send + 'static>(_: T) {}
+    fn shareable<T: Send + Sync + Clone>(_: &T) {}
+    let pusher = Pusher::builder("http://gw", Slow).job("j").build().unwrap();
+    shareable(&pusher);
+    let p = pusher.clone();
+    spawnable(async move { p.push().await });
+    let p = pusher.clone();
+    spawnable(async move { p.put().await });
+    spawnable(async move { pusher.delete().await });
+}
