@@ -1,31 +1,4 @@
-//! [`HttpClient`]: the pusher's default client, hyper-util's pooled client
-//! over HTTP/1.1 and HTTP/2, and with the `rustls` feature (on by default)
-//! over HTTPS too: rustls with the *ring* provider, no OpenSSL.
-//!
-//! With the `rustls` feature the client trusts the Mozilla roots bundled
-//! by `webpki-roots` and any roots added as PEM (for a private CA, or the
-//! system's bundle, e.g. `/etc/ssl/certs/ca-certificates.crt`), and can
-//! present a client certificate for mutual TLS. HTTPS connections offer
-//! HTTP/2 and HTTP/1.1 by ALPN; plain HTTP uses HTTP/1.1.
-//!
-//! ```no_run
-//! use pushgate::push::{HttpClient, Pusher};
-//! use pushgate::model::MetricFamily;
-//!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = HttpClient::builder()
-//!     .root_certificates_pem(std::fs::read("ca.pem")?)
-//!     .identity_pem(std::fs::read("client.pem")?, std::fs::read("client.key")?)
-//!     .build()?;
-//! let gatherer = || Ok::<_, std::io::Error>(Vec::<MetricFamily>::new());
-//! let pusher = Pusher::builder("https://gateway.example:9091", gatherer)
-//!     .job("backup")
-//!     .client(client)
-//!     .build()?;
-//! # let _ = pusher;
-//! # Ok(())
-//! # }
-//! ```
+//! [`HttpClient`]: the pusher's default client.
 
 use std::fmt;
 use std::task::{Context, Poll};
@@ -51,6 +24,36 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The default client of a [`Pusher`](super::Pusher): a
 /// `tower::Service<http::Request<Full<Bytes>>>` over hyper-util's pooled
 /// client. Cloning shares the connection pool.
+///
+/// It speaks HTTP/1.1 and HTTP/2, and with the `rustls` feature (on by
+/// default) HTTPS too: rustls with the *ring* provider, no OpenSSL.
+///
+/// With the `rustls` feature it trusts the Mozilla roots bundled
+/// by `webpki-roots` and any roots added as PEM (for a private CA, or the
+/// system's bundle, e.g. `/etc/ssl/certs/ca-certificates.crt`), and can
+/// present a client certificate for mutual TLS. HTTPS connections offer
+/// HTTP/2 and HTTP/1.1 by ALPN; plain HTTP uses HTTP/1.1.
+///
+/// ```no_run
+/// use pushgate::push::{HttpClient, Pusher};
+/// use pushgate::model::MetricFamily;
+///
+/// # #[cfg(not(feature = "rustls"))] fn main() {}
+/// # #[cfg(feature = "rustls")]
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = HttpClient::builder()
+///     .root_certificates_pem(std::fs::read("ca.pem")?)
+///     .identity_pem(std::fs::read("client.pem")?, std::fs::read("client.key")?)
+///     .build()?;
+/// let gatherer = || Ok::<_, std::io::Error>(Vec::<MetricFamily>::new());
+/// let pusher = Pusher::builder("https://gateway.example:9091", gatherer)
+///     .job("backup")
+///     .client(client)
+///     .build()?;
+/// # let _ = pusher;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct HttpClient {
     inner: Client<Connector, Full<Bytes>>,

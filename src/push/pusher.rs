@@ -50,7 +50,12 @@ const TARGET: &str = "pushgate::push";
 /// A push of no families sends nothing (as the seed). Any 2xx is success.
 /// The [timeout](PusherBuilder::timeout) bounds the whole call (gathering,
 /// encoding, every attempt and the waits between them); dropping the future
-/// cancels it.
+/// cancels it. See the [`push`](super) module for an example.
+///
+/// Each attempt and retry is a `tracing` event (target `pushgate::push`):
+/// debug for each send and success, warn for each failure retried, a
+/// retry given up for lack of time, and a timeout. The error returned is
+/// not logged: that is for the caller.
 pub struct Pusher<G, C = HttpClient> {
     shared: Arc<Shared<G>>,
     client: C,
