@@ -7,8 +7,11 @@
 //! Prometheus text, OpenMetrics, JSON, InfluxDB line protocol), [`Format`]
 //! negotiation, the [`matcher`] and [`transform`] stages that select and
 //! enrich families, the [`gateway`] (a tower service built from one layer per
-//! stage) and the [`store`]s it writes to, and the [`server`] loop that
-//! serves it over TCP (what `pushgate serve` runs).
+//! stage) and the [`store`]s it writes to, the [`server`] loop that
+//! serves it over TCP (what `pushgate serve` runs), and the sending side,
+//! [`push`]: a [`Pusher`](push::Pusher) that gathers families and sends
+//! them to a gateway over any tower client (by default hyper-util with
+//! rustls), with grouping keys, retries, gzip, auth and mutual TLS.
 //!
 //! ## Mounting the gateway in an axum app
 //!
@@ -63,6 +66,7 @@
 
 #![warn(missing_docs)]
 
+mod b64;
 pub mod codec;
 pub mod format;
 pub mod gateway;
