@@ -82,10 +82,12 @@ mod error;
 mod gatherer;
 pub mod grouping;
 mod pusher;
+mod reporter;
 mod retry;
 
 pub use client::{ClientBuildError, HttpClient, HttpClientBuilder};
 pub use error::{BuildError, PushError, BODY_PREFIX_LEN};
 pub use gatherer::{gather_fn, GatherError, GatherFn, Gatherer};
 pub use pusher::{Deleted, Pushed, Pusher, PusherBuilder};
+pub use reporter::{InFlight, Reported, Reporter, DEFAULT_INTERVAL};
 pub use retry::Retry;
