@@ -35,10 +35,11 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 /// The first push starts at once. Each next one starts a *wait* after the
 /// previous one **ended**: the [interval](Reporter::interval) (24 hours by
 /// default, as the seed), give or take the [jitter](Reporter::jitter). So
-/// pushes never overlap, and a push slower than the interval is not
-/// followed by catch-up pushes (as tokio's `MissedTickBehavior::Delay`):
-/// the schedule just slips by the time pushes take. Each push is bounded by
-/// the pusher's [timeout](super::PusherBuilder::timeout), retries included.
+/// pushes never overlap, and a push slower than the interval is still
+/// followed by a full wait, not by the catch-up push a fixed-rate ticker
+/// would fire: the schedule slips by the time pushes take (seconds a day,
+/// at most the pusher's [timeout](super::PusherBuilder::timeout) each,
+/// which bounds every push, retries included).
 ///
 /// # Failures
 ///
@@ -92,7 +93,7 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 /// token.cancel();
 /// let reported = reporter.await?;
 /// assert_eq!(reported.failed, 0);
-/// // The push at start (if it came before the cancel) and the final one.
+/// // Each push stored: the one at start (unless the cancel came first) and the final one.
 /// assert_eq!(store.len() as u64, reported.succeeded);
 /// assert!(reported.succeeded >= 1);
 /// # Ok(())
