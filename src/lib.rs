@@ -11,7 +11,9 @@
 //! serves it over TCP (what `pushgate serve` runs), and the sending side,
 //! [`push`]: a [`Pusher`](push::Pusher) that gathers families and sends
 //! them to a gateway over any tower client (by default hyper-util with
-//! rustls), with grouping keys, retries, gzip, auth and mutual TLS.
+//! rustls), with grouping keys, retries, gzip, auth and mutual TLS, and a
+//! [`Reporter`](push::Reporter) that runs a pusher every interval until
+//! shutdown.
 //!
 //! ## Mounting the gateway in an axum app
 //!

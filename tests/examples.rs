@@ -128,3 +128,111 @@ async fn tonic_example() {
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::NotFound);
 }
+
+/// The reporter example, run as a user runs it: pushing to a gateway in
+/// this test process every 100 ms, then stopped with SIGINT (Ctrl-C).
+#[cfg(unix)]
+mod reporter {
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    use pushgate::codec::{self, Limits};
+    use pushgate::gateway::PushGateway;
+    use pushgate::store::MemoryStore;
+
+    use super::support::process::example;
+
+    #[tokio::test]
+    async fn reporter_example() {
+        let store = MemoryStore::new();
+        let gateway = PushGateway::builder(store.clone()).build().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(pushgate::server::serve(
+            listener,
+            gateway,
+            std::future::pending(),
+        ));
+
+        let mut child = tokio::process::Command::new(example("reporter"))
+            .arg(&url)
+            .env("REPORTER_INTERVAL_MS", "100")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+
+        // Two scheduled pushes; the limit only keeps a broken example from
+        // hanging the test.
+        let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
+        while store.len() < 2 {
+            if let Some(status) = child.try_wait().unwrap() {
+                let output = child.wait_with_output().await.unwrap();
+                panic!(
+                    "the example exited ({status}) after {} pushes:\n{}{}",
+                    store.len(),
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            assert!(
+                tokio::time::Instant::now() < give_up,
+                "only {} pushes stored",
+                store.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let pid = child.id().unwrap().to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+            .await
+            .expect("the example did not stop on SIGINT")
+            .unwrap();
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "{}\n{log}", output.status);
+
+        // Every push, the final one included, stored; none failed.
+        let messages = store.messages();
+        assert!(messages.len() >= 3, "{log}");
+        let summary = format!(
+            "reporter stopped: {0} pushes, {0} succeeded, 0 failed",
+            messages.len()
+        );
+        assert!(log.contains(&summary), "{summary:?} not in:\n{log}");
+        assert!(log.contains("Ctrl-C: stopping after a final push"), "{log}");
+        assert_eq!(
+            log.matches("reported metrics").count(),
+            messages.len(),
+            "{log}"
+        );
+
+        // Only the filtered families, under the example's grouping key.
+        for message in &messages {
+            let key: Vec<(&str, &str)> = message
+                .grouping
+                .iter()
+                .map(|l| (l.name(), l.value()))
+                .collect();
+            assert_eq!(key, [("job", "reporter_example"), ("instance", "demo")]);
+            let families =
+                codec::decode(message.format, message.data.clone(), &Limits::default()).unwrap();
+            let names: Vec<&str> = families.iter().map(|f| f.name()).collect();
+            assert_eq!(
+                names,
+                ["app_job_seconds", "app_jobs_total", "app_queue_length"]
+            );
+        }
+    }
+}

@@ -13,6 +13,10 @@
 //! * [`Pusher`]: gathers, encodes and sends them to a gateway (pushgate's
 //!   or the Prometheus Pushgateway), with `POST`, `PUT` or `DELETE`, a
 //!   timeout, [`Retry`]s, gzip and auth; errors are [`PushError`]s.
+//! * [`Reporter`]: runs a pusher on a schedule (at start, then every
+//!   interval, 24 h by default, with optional jitter) until a shutdown
+//!   signal, logging failures and going on; it can push once more on
+//!   shutdown.
 //! * [`HttpClient`]: the pusher's default client (hyper-util, rustls);
 //!   any `tower::Service` of `http::Request<Full<Bytes>>` will do instead.
 //! * [`grouping`]: how a job and grouping labels are written into the URL.
@@ -82,10 +86,12 @@ mod error;
 mod gatherer;
 pub mod grouping;
 mod pusher;
+mod reporter;
 mod retry;
 
 pub use client::{ClientBuildError, HttpClient, HttpClientBuilder};
 pub use error::{BuildError, PushError, BODY_PREFIX_LEN};
 pub use gatherer::{gather_fn, GatherError, GatherFn, Gatherer};
 pub use pusher::{Deleted, Pushed, Pusher, PusherBuilder};
+pub use reporter::{InFlight, Reported, Reporter, DEFAULT_INTERVAL};
 pub use retry::Retry;
