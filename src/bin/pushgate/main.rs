@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod common;
 mod serve;
 
 /// pushgate: Prometheus push telemetry.
