@@ -336,6 +336,34 @@ temperature_celsius 21.5
 }
 
 #[test]
+fn protobuf_input_is_read_when_named() {
+    let gateway = Gateway::start();
+    let families = decode(Format::Text, TEXT);
+    let mut protobuf = Vec::new();
+    codec::encode(Format::Protobuf, &families, &mut protobuf).unwrap();
+    let run = push(
+        &[
+            "--url",
+            &gateway.url(),
+            "--job",
+            "relay",
+            "--input-format",
+            "protobuf",
+            "--format",
+            "text",
+        ],
+        Some(&protobuf),
+        &[],
+    );
+    run.expect(0);
+    let message = gateway.store.take().pop().unwrap();
+    assert_eq!(
+        stored_families(&message),
+        as_stored(families, &[("job", "relay")])
+    );
+}
+
+#[test]
 fn labels_make_the_grouping_key_whatever_their_values() {
     let gateway = Gateway::start();
     let run = push(
