@@ -56,7 +56,8 @@ pub struct PushArgs {
     ///
     /// protobuf (length-delimited, as Go's client sends) suits both the
     /// Prometheus Pushgateway and pushgate; text and openmetrics are for
-    /// gateways that read only those.
+    /// gateways that read only those. Not openmetrics to the Prometheus
+    /// Pushgateway: it reads it as text, and counters lose their type.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = WireFormat::Protobuf)]
     format: WireFormat,
 
