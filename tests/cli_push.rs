@@ -746,6 +746,21 @@ fn connection_refused_exits_1_after_the_retries() {
     );
     run.expect(1);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+
+    // At debug, what was read and each send are logged.
+    let run = push(
+        &["--url", &url, "--job", "x", "--attempts", "1"],
+        Some(TEXT.as_bytes()),
+        &[("RUST_LOG", "debug")],
+    );
+    run.expect(1);
+    for event in [
+        "DEBUG pushgate::cli::push: decoding input=stdin bytes=",
+        "format=text",
+        "DEBUG pushgate::push: sending method=POST",
+    ] {
+        assert!(run.stderr.contains(event), "{event}: {}", run.stderr);
+    }
 }
 
 /// One request as a [`Recorder`] read it.
