@@ -5,6 +5,7 @@
 
 mod support {
     pub mod inproc;
+    pub mod tls;
 }
 
 use std::net::SocketAddr;
@@ -335,55 +336,9 @@ mod tls {
     use hyper_util::server::conn::auto;
     use hyper_util::service::TowerToHyperService;
     use pushgate::push::HttpClient;
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-        KeyUsagePurpose, SanType,
-    };
-    use tokio_rustls::rustls;
-    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
     use tower::ServiceExt;
 
-    struct Pki {
-        ca_pem: String,
-        server_chain: Vec<CertificateDer<'static>>,
-        server_key: PrivateKeyDer<'static>,
-        ca_der: CertificateDer<'static>,
-        client_cert_pem: String,
-        client_key_pem: String,
-    }
-
-    fn pki() -> Pki {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.distinguished_name
-            .push(DnType::CommonName, "pushgate test CA");
-        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca_cert = ca.self_signed(&ca_key).unwrap();
-
-        let server_key = KeyPair::generate().unwrap();
-        let mut server = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-        server
-            .subject_alt_names
-            .push(SanType::IpAddress([127, 0, 0, 1].into()));
-        server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let server_cert = server.signed_by(&server_key, &ca_cert, &ca_key).unwrap();
-
-        let client_key = KeyPair::generate().unwrap();
-        let mut client = CertificateParams::new(Vec::<String>::new()).unwrap();
-        client.distinguished_name.push(DnType::CommonName, "pusher");
-        client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let client_cert = client.signed_by(&client_key, &ca_cert, &ca_key).unwrap();
-
-        Pki {
-            ca_pem: ca_cert.pem(),
-            ca_der: ca_cert.der().clone(),
-            server_chain: vec![server_cert.der().clone()],
-            server_key: PrivatePkcs8KeyDer::from(server_key.serialize_der()).into(),
-            client_cert_pem: client_cert.pem(),
-            client_key_pem: client_key.serialize_pem(),
-        }
-    }
+    use crate::support::tls::{accept, mtls_server_config, pki, Pki};
 
     /// A gateway behind TLS that requires a client certificate from the
     /// CA; records the HTTP version of each request it serves.
@@ -391,23 +346,7 @@ mod tls {
         pki: &Pki,
         store: MemoryStore,
     ) -> (SocketAddr, Arc<Mutex<Vec<http::Version>>>) {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(pki.ca_der.clone()).unwrap();
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-            roots.into(),
-            provider.clone(),
-        )
-        .build()
-        .unwrap();
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(pki.server_chain.clone(), pki.server_key.clone_key())
-            .unwrap();
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let acceptor = tokio_rustls::TlsAcceptor::from(mtls_server_config(pki));
 
         let gateway = PushGateway::builder(store).build().unwrap();
         let versions = Arc::new(Mutex::new(Vec::new()));
@@ -424,7 +363,7 @@ mod tls {
                 let (acceptor, service) = (acceptor.clone(), service.clone());
                 tokio::spawn(async move {
                     // A refused handshake ends this connection only.
-                    let Ok(tls) = acceptor.accept(tcp).await else {
+                    let Some(tls) = accept(&acceptor, tcp).await else {
                         return;
                     };
                     let _ = auto::Builder::new(TokioExecutor::new())

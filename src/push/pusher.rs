@@ -490,7 +490,11 @@ impl<G, C> PusherBuilder<G, C> {
 
     /// The format to send: [`Format::Protobuf`] (length-delimited, as Go's
     /// client and the seed) by default; [`Format::Text`] and
-    /// [`Format::OpenMetrics`] are what other gateways may want.
+    /// [`Format::OpenMetrics`] are what other gateways may want. Not
+    /// OpenMetrics to the Prometheus Pushgateway (1.5): it reads every body
+    /// but protobuf as Prometheus text, where a counter's OpenMetrics
+    /// `# TYPE` line (named without `_total`) matches no sample, so
+    /// counters arrive untyped and without help.
     pub fn format(mut self, format: Format) -> Self {
         self.format = format;
         self

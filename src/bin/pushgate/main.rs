@@ -1,19 +1,22 @@
 //! The `pushgate` command line.
 //!
-//! `pushgate serve` runs the push gateway; more commands (`push`, `dump`)
-//! come later, each in a module of its own.
+//! `pushgate serve` runs the push gateway, `pushgate push` pushes metrics
+//! from a file or stdin to one; each command is a module of its own.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod common;
+mod push;
 mod serve;
 
 /// pushgate: Prometheus push telemetry.
 ///
 /// Receives metrics pushed the way Prometheus Pushgateway clients push them
 /// (curl, Go's `push` package, Python's `push_to_gateway`, ...) and hands
-/// each push to a store.
+/// each push to a store; pushes metrics to such a gateway from a file or
+/// stdin.
 #[derive(Debug, Parser)]
 #[command(name = "pushgate", version, propagate_version = true)]
 struct Cli {
@@ -26,11 +29,15 @@ enum Command {
     /// Run the push gateway: accept pushes on /metrics/job/<job>/... and
     /// store them.
     Serve(serve::ServeArgs),
+    /// Push metrics from a file or stdin to a push gateway (pushgate's or
+    /// the Prometheus Pushgateway), or delete a group.
+    Push(push::PushArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::main(args),
+        Command::Push(args) => push::main(args),
     }
 }

@@ -3,7 +3,6 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
-use std::io::IsTerminal;
 use std::num::NonZeroUsize;
 use std::pin::{pin, Pin};
 use std::process::ExitCode;
@@ -23,7 +22,8 @@ use pushgate::store::{BoxStore, LogStore, MemoryStore};
 use pushgate::transform::AddTimestamps;
 use pushgate::Format;
 use tower::Service;
-use tracing_subscriber::EnvFilter;
+
+use crate::common::{init_logging, parse_duration};
 
 /// Options of `pushgate serve`. Each can also be set through the
 /// environment variable named in its help.
@@ -173,32 +173,6 @@ fn encoder_name(encoder: Encoder) -> &'static str {
     }
 }
 
-/// A duration as a number and a unit: `500ms`, `10s`, `1.5s`, `2m`, `1h`.
-/// Zero is refused: a gateway with no time for a push refuses every push.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("{s:?} needs a unit: ms, s, m or h (as in 10s)"))?;
-    let (number, unit) = s.split_at(split);
-    let seconds_per_unit = match unit {
-        "ms" => 0.001,
-        "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(format!("unknown unit {unit:?} in {s:?}: use ms, s, m or h")),
-    };
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number and a unit (as in 10s)"))?;
-    let duration = Duration::try_from_secs_f64(number * seconds_per_unit)
-        .map_err(|_| format!("{s:?} is out of range"))?;
-    if duration.is_zero() {
-        return Err("the duration must be more than 0".into());
-    }
-    Ok(duration)
-}
-
 fn parse_family(s: &str) -> Result<String, String> {
     let s = s.trim();
     if s.is_empty() {
@@ -210,7 +184,7 @@ fn parse_family(s: &str) -> Result<String, String> {
 
 /// Runs `pushgate serve` to the end.
 pub fn main(args: ServeArgs) -> ExitCode {
-    init_logging();
+    init_logging("info");
     let threads = args
         .worker_threads
         .or_else(|| std::thread::available_parallelism().ok())
@@ -236,15 +210,6 @@ pub fn main(args: ServeArgs) -> ExitCode {
     // Connections still open after a forced exit are dropped here.
     runtime.shutdown_timeout(Duration::from_millis(100));
     code
-}
-
-fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
 }
 
 fn gateway(args: &ServeArgs) -> PushGateway<BoxStore> {
@@ -479,22 +444,6 @@ fn text(status: StatusCode, body: String) -> Response<GatewayBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert!(parse_duration("10").unwrap_err().contains("needs a unit"));
-        assert!(parse_duration("10x").unwrap_err().contains("unknown unit"));
-        assert!(parse_duration("s").is_err());
-        assert!(parse_duration("1.2.3s").is_err());
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("-1s").is_err());
-        assert!(parse_duration("1e30h").is_err());
-    }
 
     #[test]
     fn stores() {
