@@ -48,6 +48,49 @@
 //! # }
 //! ```
 //!
+//! ## Pushing from a `prometheus::Registry`
+//!
+//! A [`Pusher`](push::Pusher) sends a chosen subset of a registry's families
+//! to a gateway (here pushgate's own, served on a free local port; the
+//! Prometheus Pushgateway takes the same pushes).
+//!
+//! ```
+//! use pushgate::gateway::PushGateway;
+//! use pushgate::matcher::{Filter, Matcher};
+//! use pushgate::push::Pusher;
+//! use pushgate::store::MemoryStore;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let store = MemoryStore::new();
+//! # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! # let url = format!("http://{}", listener.local_addr()?);
+//! # let gateway = PushGateway::builder(store.clone()).build()?;
+//! # tokio::spawn(pushgate::server::serve(listener, gateway, std::future::pending()));
+//! let registry = prometheus::Registry::new();
+//! let jobs = prometheus::IntCounter::new("jobs_total", "Jobs run.")?;
+//! let cache = prometheus::IntGauge::new("cache_entries", "Not for pushing.")?;
+//! registry.register(Box::new(jobs.clone()))?;
+//! registry.register(Box::new(cache.clone()))?;
+//! jobs.inc_by(3);
+//!
+//! // Only jobs_total leaves the process.
+//! let gatherer = Filter::new(registry, Matcher::new().family("jobs_total"));
+//! let pusher = Pusher::builder(url, gatherer).job("nightly").build()?;
+//! let pushed = pusher.push().await?;
+//! assert_eq!(pushed.families, 1);
+//!
+//! let stored = store.messages();
+//! let text = std::str::from_utf8(&stored[0].data)?;
+//! assert!(text.contains("jobs_total{job=\"nightly\"} 3 "));
+//! assert!(!text.contains("cache_entries"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A [`Reporter`](push::Reporter) runs such a pusher every interval until a
+//! shutdown future fires; `examples/reporter.rs` is a whole app doing so.
+//!
 //! ## Decoding and encoding pushes
 //!
 //! ```
