@@ -421,7 +421,7 @@ impl<'a> Decoder<'a> {
         // SAFETY: the body is valid UTF-8 (checked in `decode`), and every
         // range the decoder slices starts and ends next to ASCII delimiters,
         // so on character boundaries.
-        unsafe { Str::from_utf8_unchecked(self.body.slice(start..end)) }
+        unsafe { Str::from_utf8_slice_unchecked(self.body, start..end) }
     }
 
     /// A label value or help text: zero-copy unless it holds escapes.

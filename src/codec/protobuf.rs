@@ -117,15 +117,19 @@ mod tests {
     }
 
     #[test]
-    fn strings_borrow_from_the_body() {
+    fn long_strings_borrow_from_the_body_short_ones_are_inline() {
+        let long = "a_family_name_longer_than_a_str_holds_inline_total";
         let mut out = Vec::new();
-        encode(&[family("a_total", 1.0)], &mut out);
+        encode(&[family(long, 1.0), family("a_total", 1.0)], &mut out);
         let body = Bytes::from(out);
         let range = body.as_ptr() as usize..body.as_ptr() as usize + body.len();
         let back = decode(body.clone(), &limits()).unwrap();
-        let name_ptr = back[0].name.as_ref().unwrap().as_ptr() as usize;
-        let label_ptr = back[0].metric[0].label[0].value.as_ref().unwrap().as_ptr() as usize;
-        assert!(range.contains(&name_ptr) && range.contains(&label_ptr));
+        let inside = |s: &Option<crate::model::Str>| {
+            range.contains(&(s.as_ref().unwrap().as_ptr() as usize))
+        };
+        assert!(inside(&back[0].name));
+        assert!(!inside(&back[1].name));
+        assert_eq!(back[1].name(), "a_total");
     }
 
     #[test]

@@ -176,7 +176,7 @@ impl<'a> Reader<'a> {
         // before paying for a full UTF-8 validation.
         if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
             // SAFETY: checked just above.
-            Ok(unsafe { Str::from_utf8_unchecked(self.body.slice(start..end)) })
+            Ok(unsafe { Str::from_utf8_slice_unchecked(self.body, start..end) })
         } else {
             Err(WireError {
                 offset: start as u32,
@@ -229,7 +229,7 @@ impl<'a> Reader<'a> {
     fn utf8(&self, start: usize, bytes: &[u8]) -> Option<Str> {
         if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
             // SAFETY: checked just above.
-            Some(unsafe { Str::from_utf8_unchecked(self.body.slice(start..start + bytes.len())) })
+            Some(unsafe { Str::from_utf8_slice_unchecked(self.body, start..start + bytes.len()) })
         } else {
             None
         }

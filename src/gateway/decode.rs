@@ -258,7 +258,11 @@ mod tests {
 
     #[tokio::test]
     async fn builds_the_push_from_the_request_without_copying_the_body() {
-        let body = Bytes::from(b"# TYPE up gauge\nup{zone=\"eu\"} 1\n".to_vec());
+        // A label value longer than a `Str` holds inline.
+        let body = Bytes::from(
+            b"# TYPE up gauge\nup{zone=\"eu-west-1-availability-zone-c-rack-42-row-7\"} 1\n"
+                .to_vec(),
+        );
         let peer: std::net::SocketAddr = "192.0.2.9:1234".parse().unwrap();
         let mut req = Request::put("/metrics/job/j/a/b")
             .body(Full::new(body.clone()))

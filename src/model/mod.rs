@@ -342,11 +342,13 @@ mod str_field {
     use super::*;
 
     pub(super) fn encode(tag: u32, value: &Str, buf: &mut impl BufMut) {
-        encoding::bytes::encode(tag, value.as_bytes(), buf)
+        encoding::encode_key(tag, WireType::LengthDelimited, buf);
+        encoding::encode_varint(value.len() as u64, buf);
+        buf.put_slice(value.as_bytes());
     }
 
     pub(super) fn encoded_len(tag: u32, value: &Str) -> usize {
-        encoding::bytes::encoded_len(tag, value.as_bytes())
+        encoding::key_len(tag) + encoding::encoded_len_varint(value.len() as u64) + value.len()
     }
 
     /// Slices the string out of `buf` (zero-copy when `buf` is `Bytes`).

@@ -5,39 +5,136 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 
+use std::mem::ManuallyDrop;
+use std::num::NonZeroUsize;
+
 use bytes::Bytes;
 
-/// An immutable, cheaply cloneable UTF-8 string backed by [`Bytes`].
+// See `Str::INLINE_CAPACITY`: the size of a `Bytes`, which it shares with.
+const INLINE: usize = 32;
+
+// `Str::tag` of a shared string; inline ones have `len + 1`.
+const SHARED: usize = usize::MAX;
+
+/// An immutable, cheaply cloneable UTF-8 string.
 ///
-/// Decoders slice label names and values straight out of the request body
-/// instead of allocating a `String` for each one: cloning a `Str` bumps a
-/// reference count, it never copies.
+/// A `Str` of up to [`Str::INLINE_CAPACITY`] bytes holds them in place; a
+/// longer one is a [`Bytes`] slice. Decoders take strings out of the request
+/// body with [`Str::from_utf8_slice`]: short ones are copied into the `Str`
+/// (no allocation, no reference count), long ones share the body's memory
+/// (no copy). Either way no `String` is allocated per label, and a stored
+/// metric does not keep a whole request body alive for one short label.
 ///
 /// ```
+/// use bytes::Bytes;
 /// use pushgate::model::Str;
 ///
 /// let s = Str::from("http_requests_total");
 /// assert_eq!(s, "http_requests_total");
 /// assert_eq!(s.len(), 19);
+///
+/// let body = Bytes::from_static(b"job=backup");
+/// assert_eq!(Str::from_utf8_slice(&body, 4..10).unwrap(), "backup");
 /// ```
-#[derive(Clone, Default)]
-pub struct Str(Bytes);
+pub struct Str {
+    data: Data,
+    // `len + 1` for inline bytes, `SHARED` for a `Bytes`. Word-sized and
+    // written whole, as `data` is, so that moving a `Str` never reads back
+    // a word from narrower stores (a store-forwarding stall on every move
+    // of a byte-tagged enum); non-zero, so `Option<Str>` is no bigger.
+    tag: NonZeroUsize,
+}
+
+#[repr(C)]
+union Data {
+    inline: [u8; INLINE],
+    shared: ManuallyDrop<Bytes>,
+}
+
+impl Clone for Str {
+    #[inline]
+    fn clone(&self) -> Str {
+        let data = match self.shared_bytes() {
+            Some(b) => Data {
+                shared: ManuallyDrop::new(b.clone()),
+            },
+            // SAFETY: not shared, so `inline` is the initialised field.
+            None => Data {
+                inline: unsafe { self.data.inline },
+            },
+        };
+        Str {
+            data,
+            tag: self.tag,
+        }
+    }
+}
+
+impl Drop for Str {
+    #[inline]
+    fn drop(&mut self) {
+        if self.tag.get() == SHARED {
+            // SAFETY: `shared` is the initialised field, dropped only here.
+            unsafe { ManuallyDrop::drop(&mut self.data.shared) }
+        }
+    }
+}
+
+impl Default for Str {
+    fn default() -> Str {
+        Str::new()
+    }
+}
 
 impl Str {
+    /// The longest string a `Str` holds in place, without a buffer.
+    ///
+    /// Label names and values, and most metric names, are shorter: copying
+    /// them is cheaper than the two atomic reference-count updates (one on
+    /// clone, one on drop) that sharing a buffer costs.
+    pub const INLINE_CAPACITY: usize = INLINE;
+
     /// An empty string.
     pub const fn new() -> Str {
-        Str(Bytes::new())
+        Str {
+            data: Data {
+                inline: [0; INLINE],
+            },
+            tag: NonZeroUsize::MIN,
+        }
     }
 
     /// A string from a `'static` literal, without copying.
     pub const fn from_static(s: &'static str) -> Str {
-        Str(Bytes::from_static(s.as_bytes()))
+        Str::shared(Bytes::from_static(s.as_bytes()))
     }
 
-    /// Checks that `bytes` is UTF-8 and wraps it without copying.
+    const fn shared(bytes: Bytes) -> Str {
+        Str {
+            data: Data {
+                shared: ManuallyDrop::new(bytes),
+            },
+            tag: NonZeroUsize::MAX,
+        }
+    }
+
+    /// The `Bytes`, if this string is a slice of one.
+    #[inline]
+    fn shared_bytes(&self) -> Option<&Bytes> {
+        if self.tag.get() == SHARED {
+            // SAFETY: the tag says `shared` is the initialised field.
+            Some(unsafe { &self.data.shared })
+        } else {
+            None
+        }
+    }
+
+    /// Checks that `bytes` is UTF-8 and wraps it (short strings are copied
+    /// in place, and `bytes` released).
     pub fn from_utf8(bytes: Bytes) -> Result<Str, std::str::Utf8Error> {
         std::str::from_utf8(&bytes)?;
-        Ok(Str(bytes))
+        // SAFETY: checked just above.
+        Ok(unsafe { Str::from_utf8_unchecked(bytes) })
     }
 
     /// Wraps `bytes` without checking it.
@@ -45,24 +142,101 @@ impl Str {
     /// # Safety
     /// `bytes` must be valid UTF-8.
     pub unsafe fn from_utf8_unchecked(bytes: Bytes) -> Str {
-        Str(bytes)
+        match Str::inline(&bytes) {
+            Some(s) => s,
+            None => Str::shared(bytes),
+        }
+    }
+
+    /// `body[range]`, checked to be UTF-8: copied in place if short, else a
+    /// slice sharing `body`'s memory.
+    ///
+    /// # Panics
+    /// If `range` is out of `body`'s bounds, as slicing would.
+    pub fn from_utf8_slice(
+        body: &Bytes,
+        range: std::ops::Range<usize>,
+    ) -> Result<Str, std::str::Utf8Error> {
+        let bytes = &body[range.clone()];
+        if !bytes.is_ascii() {
+            std::str::from_utf8(bytes)?;
+        }
+        // SAFETY: checked just above.
+        Ok(unsafe { Str::from_utf8_slice_unchecked(body, range) })
+    }
+
+    /// As [`Str::from_utf8_slice`], without the check.
+    ///
+    /// # Safety
+    /// `body[range]` must be valid UTF-8.
+    #[inline]
+    pub unsafe fn from_utf8_slice_unchecked(body: &Bytes, range: std::ops::Range<usize>) -> Str {
+        let len = body[range.clone()].len();
+        if len > INLINE {
+            return Str::shared(body.slice(range));
+        }
+        // A fixed-size copy (two vector moves, not a call to memcpy) when
+        // the body has the bytes; those past `len` are never read.
+        match body.get(range.start..range.start + INLINE) {
+            Some(window) => Str {
+                data: Data {
+                    inline: window.try_into().expect("INLINE bytes"),
+                },
+                tag: inline_tag(len),
+            },
+            None => Str::inline(&body[range]).expect("short enough"),
+        }
+    }
+
+    /// `bytes` held in place, if they fit (the caller vouches for UTF-8).
+    #[inline]
+    fn inline(bytes: &[u8]) -> Option<Str> {
+        if bytes.len() > INLINE {
+            return None;
+        }
+        let mut inline = [0; INLINE];
+        inline[..bytes.len()].copy_from_slice(bytes);
+        Some(Str {
+            data: Data { inline },
+            tag: inline_tag(bytes.len()),
+        })
     }
 
     /// The string slice.
+    #[inline]
     pub fn as_str(&self) -> &str {
         // SAFETY: every constructor checks or requires UTF-8.
-        unsafe { std::str::from_utf8_unchecked(&self.0) }
+        unsafe { std::str::from_utf8_unchecked(self.as_bytes()) }
     }
 
-    /// The underlying bytes.
-    pub fn as_bytes(&self) -> &Bytes {
-        &self.0
+    /// The string's bytes.
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        match self.shared_bytes() {
+            Some(b) => b,
+            // SAFETY: not shared, so `inline` is the initialised field, and
+            // the tag is `len + 1` with `len <= INLINE`.
+            None => unsafe { self.data.inline.get_unchecked(..self.tag.get() - 1) },
+        }
     }
 
-    /// Gives up the string, returning its bytes.
+    /// Gives up the string, returning its bytes (a copy if it was short).
     pub fn into_bytes(self) -> Bytes {
-        self.0
+        if self.tag.get() != SHARED {
+            return Bytes::copy_from_slice(self.as_bytes());
+        }
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: the tag says `shared` is the initialised field; `this` is
+        // never dropped, so the `Bytes` moves out exactly once.
+        unsafe { ManuallyDrop::take(&mut this.data.shared) }
     }
+}
+
+/// The tag of `len` inline bytes.
+#[inline]
+fn inline_tag(len: usize) -> NonZeroUsize {
+    debug_assert!(len <= INLINE);
+    NonZeroUsize::MIN.saturating_add(len)
 }
 
 impl Deref for Str {
@@ -80,7 +254,7 @@ impl AsRef<str> for Str {
 
 impl AsRef<[u8]> for Str {
     fn as_ref(&self) -> &[u8] {
-        &self.0
+        self.as_bytes()
     }
 }
 
@@ -92,13 +266,19 @@ impl Borrow<str> for Str {
 
 impl From<String> for Str {
     fn from(s: String) -> Str {
-        Str(Bytes::from(s))
+        match Str::inline(s.as_bytes()) {
+            Some(short) => short,
+            None => Str::shared(Bytes::from(s)),
+        }
     }
 }
 
 impl From<&str> for Str {
     fn from(s: &str) -> Str {
-        Str(Bytes::copy_from_slice(s.as_bytes()))
+        match Str::inline(s.as_bytes()) {
+            Some(short) => short,
+            None => Str::shared(Bytes::copy_from_slice(s.as_bytes())),
+        }
     }
 }
 
@@ -138,7 +318,7 @@ impl TryFrom<Bytes> for Str {
 
 impl PartialEq for Str {
     fn eq(&self, other: &Str) -> bool {
-        self.0 == other.0
+        self.as_bytes() == other.as_bytes()
     }
 }
 
@@ -231,9 +411,73 @@ mod tests {
     }
 
     #[test]
-    fn slices_share_memory() {
-        let body = Bytes::from_static(b"name=value");
-        let s = Str::from_utf8(body.slice(0..4)).unwrap();
-        assert_eq!(s.as_bytes().as_ptr(), body.as_ptr());
+    fn shared_strings_release_the_body() {
+        let long = "y".repeat(Str::INLINE_CAPACITY + 8);
+        let body = Bytes::from(long.clone().into_bytes());
+        let s = Str::from_utf8_slice(&body, 0..body.len()).unwrap();
+        let copies: Vec<Str> = (0..3).map(|_| s.clone()).collect();
+        assert!(!body.is_unique());
+        drop(copies);
+        let back = s.into_bytes();
+        assert_eq!(back, long.as_bytes());
+        assert!(!body.is_unique());
+        drop(back);
+        assert!(body.is_unique(), "every clone, and into_bytes, let go");
+    }
+
+    #[test]
+    fn is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Str>();
+    }
+
+    #[test]
+    fn option_of_str_is_no_bigger() {
+        assert_eq!(std::mem::size_of::<Str>(), 40);
+        assert_eq!(std::mem::size_of::<Option<Str>>(), 40);
+    }
+
+    #[test]
+    fn long_slices_share_memory_short_ones_are_copied() {
+        let long = "x".repeat(Str::INLINE_CAPACITY + 1);
+        let body = Bytes::from(format!("ab={long}"));
+        let s = Str::from_utf8_slice(&body, 3..body.len()).unwrap();
+        assert_eq!(s, long.as_str());
+        assert_eq!(s.as_bytes().as_ptr(), body[3..].as_ptr());
+        let short = Str::from_utf8_slice(&body, 0..2).unwrap();
+        assert_eq!(short, "ab");
+        assert_ne!(short.as_bytes().as_ptr(), body.as_ptr());
+    }
+
+    #[test]
+    fn the_boundary_is_inline_capacity() {
+        for n in [
+            0,
+            1,
+            Str::INLINE_CAPACITY - 1,
+            Str::INLINE_CAPACITY,
+            Str::INLINE_CAPACITY + 1,
+        ] {
+            let text = "é".repeat(n / 2) + &"a".repeat(n % 2);
+            let from_str = Str::from(text.as_str());
+            let from_string = Str::from(text.clone());
+            let from_bytes = Str::from_utf8(Bytes::from(text.clone())).unwrap();
+            for s in [&from_str, &from_string, &from_bytes] {
+                assert_eq!(s.as_str(), text);
+                assert_eq!(s.clone(), *s);
+                assert_eq!(s.clone().into_bytes(), text.as_bytes());
+            }
+            assert_eq!(
+                from_str.shared_bytes().is_none(),
+                text.len() <= Str::INLINE_CAPACITY
+            );
+        }
+    }
+
+    #[test]
+    fn slices_are_checked() {
+        let body = Bytes::from_static(b"ok\xff\xfe");
+        assert!(Str::from_utf8_slice(&body, 0..4).is_err());
+        assert_eq!(Str::from_utf8_slice(&body, 0..2).unwrap(), "ok");
     }
 }
