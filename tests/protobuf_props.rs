@@ -71,6 +71,115 @@ proptest! {
     }
 }
 
+/// One field of a small message: a key byte for tag 1..=4 with a wire
+/// type, then a plausible (or not) payload: varints of every length,
+/// over-long and overflowing ones included, fixed64s, short lengths.
+fn small_field() -> impl Strategy<Value = Vec<u8>> {
+    // Mostly the tags and wire types of the layouts the decoder reads
+    // straight off the bytes, so that they and their near misses come up.
+    let tag = prop_oneof![4 => 1u8..=2, 1 => 1u8..=4];
+    let wire = prop_oneof![3 => Just(0u8), 3 => Just(1u8), 1 => 0u8..=5];
+    let varint_len = prop_oneof![3 => 1usize..=2, 1 => 0usize..=11];
+    (tag, wire, any::<u64>(), varint_len, any::<[u8; 8]>()).prop_map(
+        |(tag, wire, v, varint_len, fixed)| {
+            let mut out = vec![(tag << 3) | wire];
+            match wire {
+                0 => {
+                    // `varint_len` bytes: continuation bits on all but the
+                    // last, so lengths past 10 overflow.
+                    let n = varint_len.max(1);
+                    for i in 0..n {
+                        let byte = ((v >> (7 * i.min(9))) & 0x7f) as u8;
+                        out.push(if i + 1 < n { byte | 0x80 } else { byte });
+                    }
+                }
+                1 => out.extend_from_slice(&fixed),
+                2 => {
+                    out.push((varint_len % 4) as u8);
+                    out.extend_from_slice(&fixed[..varint_len % 4]);
+                }
+                5 => out.extend_from_slice(&fixed[..4]),
+                _ => {}
+            }
+            out
+        },
+    )
+}
+
+/// `payload` as field `tag` (length-delimited) of a message.
+fn wrap(tag: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![(tag << 3) | 2];
+    prost::encode_length_delimiter(payload.len(), &mut out).unwrap();
+    out.extend_from_slice(payload);
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// The decoder reads buckets, quantiles and lone values laid out as
+    /// clients write them straight off the bytes: any other layout of the
+    /// same messages must still decode exactly as prost decodes it.
+    #[test]
+    fn small_messages_agree_with_prost(
+        fields in prop_oneof![2 => Just(2usize), 1 => 0usize..=3]
+            .prop_flat_map(|n| proptest::collection::vec(small_field(), n)),
+        which in 0u8..5,
+    ) {
+        let inner: Vec<u8> = fields.concat();
+        let metric = match which {
+            // Histogram.bucket, Summary.quantile
+            0 => wrap(7, &wrap(3, &inner)),
+            1 => wrap(4, &wrap(3, &inner)),
+            // Metric.gauge, Metric.counter, Metric.untyped
+            2 => wrap(2, &inner),
+            3 => wrap(3, &inner),
+            _ => wrap(5, &inner),
+        };
+        let record = wrap(4, &metric);
+        prop_assert_eq!(ours_decode(&record), prost_decode(&record));
+    }
+}
+
+#[test]
+fn plain_layouts_decode_exactly() {
+    use pushgate::model::{Bucket, Histogram, Metric, Quantile, Summary};
+    let bucket = |count: u64, bound: f64| Bucket {
+        cumulative_count: Some(count),
+        upper_bound: Some(bound),
+        ..Default::default()
+    };
+    let hist = Metric {
+        histogram: Some(Box::new(Histogram {
+            sample_count: Some(u64::MAX),
+            bucket: [0, 1, 127, 128, 1 << 35, u64::MAX]
+                .into_iter()
+                .map(|c| bucket(c, c as f64 / 3.0))
+                .collect(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let summary = Metric {
+        summary: Some(Box::new(Summary {
+            quantile: vec![Quantile {
+                quantile: Some(0.99),
+                value: Some(f64::NAN),
+            }],
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let mf = MetricFamily {
+        name: Some("x".into()),
+        metric: vec![hist, summary],
+        ..Default::default()
+    };
+    let record = mf.encode_to_vec();
+    assert_eq!(ours_decode(&record), prost_decode(&record));
+    assert_eq!(ours_decode(&record).unwrap(), record);
+}
+
 #[test]
 fn deep_groups_are_refused_like_prost() {
     // An unknown field 15 opening 120 nested groups inside a family.

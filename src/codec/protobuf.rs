@@ -4,7 +4,7 @@
 //! ([`PROTOBUF_CONTENT_TYPE`](crate::format::PROTOBUF_CONTENT_TYPE)). Strings
 //! in the decoded families share memory with the body.
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use prost::Message;
 
 use super::{wire, DecodeError, Limits, Position};
@@ -16,12 +16,12 @@ use crate::model::MetricFamily;
 /// A length prefix that runs past the end of the body, or above
 /// `limits.max_bytes`, is an error naming the record and its offset, raised
 /// before anything of that length is allocated.
-pub fn decode(mut body: Bytes, limits: &Limits) -> Result<Vec<MetricFamily>, DecodeError> {
-    let total = body.len();
-    let mut families = Vec::new();
-    while body.has_remaining() {
+pub fn decode(body: Bytes, limits: &Limits) -> Result<Vec<MetricFamily>, DecodeError> {
+    let mut families = Vec::with_capacity(count_records(&body));
+    let mut pos = 0;
+    while pos < body.len() {
         let index = families.len();
-        let offset = total - body.len();
+        let offset = pos;
         let err = |message: String| {
             DecodeError::new(
                 Format::Protobuf,
@@ -29,7 +29,8 @@ pub fn decode(mut body: Bytes, limits: &Limits) -> Result<Vec<MetricFamily>, Dec
                 message,
             )
         };
-        let len = prost::encoding::decode_varint(&mut body)
+        let mut rest = &body[pos..];
+        let len = prost::encoding::decode_varint(&mut rest)
             .map_err(|_| err("truncated or invalid length prefix".into()))?;
         if len > limits.max_bytes as u64 {
             return Err(err(format!(
@@ -37,24 +38,38 @@ pub fn decode(mut body: Bytes, limits: &Limits) -> Result<Vec<MetricFamily>, Dec
                 limits.max_bytes
             )));
         }
-        if len > body.len() as u64 {
+        if len > rest.len() as u64 {
             return Err(err(format!(
                 "record length {len} runs past the end of the body ({} bytes left)",
-                body.len()
+                rest.len()
             )));
         }
-        let start = total - body.len();
-        let record = body.split_to(len as usize);
-        let mf = wire::decode_family(&record).map_err(|e| {
-            err(format!(
-                "{} at byte {}",
-                e.message,
-                start + e.offset as usize
-            ))
-        })?;
+        let start = body.len() - rest.len();
+        let end = start + len as usize;
+        // Records are ranges of the one body, not `Bytes` of their own: no
+        // reference count to update per record.
+        let mf = wire::decode_family(&body, start, end)
+            .map_err(|e| err(format!("{} at byte {}", e.message, e.offset)))?;
         families.push(mf);
+        pos = end;
     }
     Ok(families)
+}
+
+/// How many records `body` holds, to size the result once. Stops (without
+/// error) at a bad prefix, which the real pass reports. At most one per
+/// byte, so the reservation is bounded by the body's size.
+fn count_records(body: &[u8]) -> usize {
+    let mut rest = body;
+    let mut n = 0;
+    while !rest.is_empty() {
+        match prost::encoding::decode_varint(&mut rest) {
+            Ok(len) if len <= rest.len() as u64 => rest = &rest[len as usize..],
+            _ => break,
+        }
+        n += 1;
+    }
+    n
 }
 
 /// Appends `families` to `out`, each with its varint length prefix.

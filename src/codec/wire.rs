@@ -3,11 +3,13 @@
 //! It does what `prost::Message::merge` does for these types (same fields,
 //! same wire-type checks, packed and unpacked repeated scalars, repeated
 //! singular messages merged, unknown fields and groups skipped, varint and
-//! recursion limits) but works on one `Bytes` with an index: strings are
-//! slices of the body, repeated fields are counted before they are filled so
-//! each `Vec` is allocated once at its final size, and no generic `Buf`
-//! machinery sits between the bytes and the fields. A property test checks
-//! that it agrees with prost on arbitrary input.
+//! recursion limits) but works on one `Bytes` with an index: strings come
+//! straight out of the body ([`Str::from_utf8_slice`]), `Vec`s are sized
+//! from the family's previous metric, no generic `Buf` machinery sits
+//! between the bytes and the fields, and the small messages every client
+//! writes the same way (a label pair, a bucket, a quantile, a lone value)
+//! are read straight off the bytes, anything else through the general
+//! path. Property tests check that it agrees with prost on arbitrary input.
 
 use bytes::Bytes;
 
@@ -242,18 +244,40 @@ impl<'a> Reader<'a> {
         value: &mut T,
         f: impl FnOnce(&mut Reader<'a>, &mut T) -> Result<()>,
     ) -> Result<()> {
+        let (start, end) = self.message(wire)?;
+        f(&mut self.inner(start, end), value)
+    }
+
+    /// A nested message's extent, checked as [`Reader::nested`] checks it.
+    #[inline]
+    fn message(&mut self, wire: u8) -> Result<(usize, usize)> {
         self.expect(wire, LEN)?;
         if self.depth == 0 {
             return self.err("messages nested too deeply");
         }
-        let (start, end) = self.len_delimited()?;
-        let mut inner = Reader {
+        self.len_delimited()
+    }
+
+    /// A reader of the nested message at `start..end`.
+    fn inner(&self, start: usize, end: usize) -> Reader<'a> {
+        Reader {
             body: self.body,
             pos: start,
             end,
             depth: self.depth - 1,
-        };
-        f(&mut inner, value)
+        }
+    }
+
+    /// A nested message that holds one double, field 1 (a gauge's, counter's
+    /// or untyped value, as every client writes it), read straight off the
+    /// bytes; `None` for any other layout, which the general path reads.
+    #[inline]
+    fn lone_f64(&mut self, wire: u8) -> Result<std::result::Result<f64, (usize, usize)>> {
+        let (start, end) = self.message(wire)?;
+        Ok(match self.body[start..end] {
+            [0x09, ref v @ ..] if v.len() == 8 => Ok(le_f64(v)),
+            _ => Err((start, end)),
+        })
     }
 
     /// `hint`, capped by how many 2-byte fields (the smallest a repeated
@@ -365,12 +389,13 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decodes one `MetricFamily` record spanning all of `record`.
-pub(crate) fn decode_family(record: &Bytes) -> Result<MetricFamily> {
+/// Decodes one `MetricFamily` record, `body[start..end]`. Error offsets
+/// are offsets in `body`.
+pub(crate) fn decode_family(body: &Bytes, start: usize, end: usize) -> Result<MetricFamily> {
     let mut r = Reader {
-        body: record,
-        pos: 0,
-        end: record.len(),
+        body,
+        pos: start,
+        end,
         depth: RECURSION_LIMIT,
     };
     let mut mf = MetricFamily::default();
@@ -410,22 +435,32 @@ fn metric(r: &mut Reader, m: &mut Metric, shape: &mut Shape) -> Result<()> {
     r.fields(|r, tag, wire| {
         match tag {
             1 => m.label.push(r.label_pair(wire)?),
-            2 => r.nested(wire, m.gauge.get_or_insert_with(Default::default), gauge)?,
-            3 => r.nested(
-                wire,
-                m.counter.get_or_insert_with(Default::default),
-                counter,
-            )?,
+            2 => {
+                let g = m.gauge.get_or_insert_with(Default::default);
+                match r.lone_f64(wire)? {
+                    Ok(v) => g.value = Some(v),
+                    Err((start, end)) => gauge(&mut r.inner(start, end), g)?,
+                }
+            }
+            3 => {
+                let c = m.counter.get_or_insert_with(Default::default);
+                match r.lone_f64(wire)? {
+                    Ok(v) => c.value = Some(v),
+                    Err((start, end)) => counter(&mut r.inner(start, end), c)?,
+                }
+            }
             4 => r.nested(
                 wire,
                 &mut **m.summary.get_or_insert_with(Default::default),
                 |r, s| summary(r, s, shape.quantiles),
             )?,
-            5 => r.nested(
-                wire,
-                m.untyped.get_or_insert_with(Default::default),
-                untyped,
-            )?,
+            5 => {
+                let u = m.untyped.get_or_insert_with(Default::default);
+                match r.lone_f64(wire)? {
+                    Ok(v) => u.value = Some(v),
+                    Err((start, end)) => untyped(&mut r.inner(start, end), u)?,
+                }
+            }
             6 => m.timestamp_ms = Some(r.i64(wire)?),
             7 => r.nested(
                 wire,
@@ -515,8 +550,15 @@ fn summary(r: &mut Reader, s: &mut Summary, hint: usize) -> Result<()> {
             1 => s.sample_count = Some(r.u64(wire)?),
             2 => s.sample_sum = Some(r.f64(wire)?),
             3 => {
-                let mut q = Quantile::default();
-                r.nested(wire, &mut q, quantile)?;
+                let (start, end) = r.message(wire)?;
+                let q = match plain_quantile(&r.body[start..end]) {
+                    Some(q) => q,
+                    None => {
+                        let mut q = Quantile::default();
+                        quantile(&mut r.inner(start, end), &mut q)?;
+                        q
+                    }
+                };
                 s.quantile.push(q);
             }
             4 => r.nested(
@@ -537,8 +579,15 @@ fn histogram(r: &mut Reader, h: &mut Histogram, hint: usize) -> Result<()> {
             1 => h.sample_count = Some(r.u64(wire)?),
             2 => h.sample_sum = Some(r.f64(wire)?),
             3 => {
-                let mut b = Bucket::default();
-                r.nested(wire, &mut b, bucket)?;
+                let (start, end) = r.message(wire)?;
+                let b = match plain_bucket(&r.body[start..end]) {
+                    Some(b) => b,
+                    None => {
+                        let mut b = Bucket::default();
+                        bucket(&mut r.inner(start, end), &mut b)?;
+                        b
+                    }
+                };
                 h.bucket.push(b);
             }
             4 => h.sample_count_float = Some(r.f64(wire)?),
@@ -647,4 +696,42 @@ fn timestamp(r: &mut Reader, t: &mut Timestamp) -> Result<()> {
         }
         Ok(true)
     })
+}
+
+fn le_f64(b: &[u8]) -> f64 {
+    f64::from_bits(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+}
+
+/// A `Bucket` laid out as clients write it, `cumulative_count` (a varint
+/// of at most 9 bytes) then `upper_bound`; `None` for anything else.
+#[inline]
+fn plain_bucket(b: &[u8]) -> Option<Bucket> {
+    let [0x08, rest @ ..] = b else { return None };
+    let mut count = 0u64;
+    for (i, &byte) in rest.iter().take(9).enumerate() {
+        count |= u64::from(byte & 0x7f) << (7 * i);
+        if byte < 0x80 {
+            return match &rest[i + 1..] {
+                [0x11, v @ ..] if v.len() == 8 => Some(Bucket {
+                    cumulative_count: Some(count),
+                    upper_bound: Some(le_f64(v)),
+                    ..Default::default()
+                }),
+                _ => None,
+            };
+        }
+    }
+    None
+}
+
+/// A `Quantile` laid out as clients write it, `quantile` then `value`.
+#[inline]
+fn plain_quantile(b: &[u8]) -> Option<Quantile> {
+    match b {
+        [0x09, q @ .., 0x11, _, _, _, _, _, _, _, _] if q.len() == 8 => Some(Quantile {
+            quantile: Some(le_f64(q)),
+            value: Some(le_f64(&b[10..])),
+        }),
+        _ => None,
+    }
 }
