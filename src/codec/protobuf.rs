@@ -2,7 +2,8 @@
 //!
 //! This is what Go's `push` client sends by default
 //! ([`PROTOBUF_CONTENT_TYPE`](crate::format::PROTOBUF_CONTENT_TYPE)). Strings
-//! in the decoded families share memory with the body.
+//! in the decoded families are copied into their [`Str`](crate::model::Str)
+//! when short and share memory with the body when long: none is allocated.
 
 use bytes::Bytes;
 use prost::Message;

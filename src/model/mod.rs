@@ -6,8 +6,9 @@
 //! `Option`s (proto2 presence), so a metric with `timestamp_ms: Some(0)` is
 //! told apart from one with no timestamp.
 //!
-//! Strings are [`Str`]s: decoders slice them out of the request body rather
-//! than allocate. `LabelPair` and `MetricFamily`, the only messages with
+//! Strings are [`Str`]s: decoders take them out of the request body without
+//! allocating (short ones held in the `Str`, long ones sharing the body's
+//! memory). `LabelPair` and `MetricFamily`, the only messages with
 //! string fields, implement `prost::Message` by hand for that reason; the rest
 //! derive it.
 //!
