@@ -30,16 +30,17 @@ use pushgate::Format;
 /// Bytes of allocation allowed per byte of input.
 ///
 /// From the model: the densest input is a body of empty protobuf records,
-/// each one byte and one whole `MetricFamily` (128 bytes today). The families
-/// `Vec` doubles as it grows; just after it doubled it is half full, and
-/// during the copy the old buffer is live as well (counted, see
-/// [`CountingAlloc`]): 3 × 128 = 384 bytes per input byte (measured: 385, in
-/// `tests/fuzz_corpus.rs`). Every other shape allocates less per byte
-/// (a family with one metric: ~175, buckets ~90, labels ~35), and text needs
-/// more input per family or metric ("a 1\n" is 4 bytes), leaving room for a
-/// decoder's name index. 512 covers that with a margin, and still catches any
-/// allocation sized by a length or count read from the input rather than by
-/// the input's size.
+/// each one byte and one whole `MetricFamily` (152 bytes today). The
+/// protobuf decoder sizes the families `Vec` once, but a `Vec` that grows
+/// by doubling is half full just after it doubled, with the old buffer live
+/// during the copy (counted, see [`CountingAlloc`]): 3 × 152 = 456 bytes
+/// per input byte is the most a decoder that grows its families could
+/// reach (measured, in `tests/fuzz_corpus.rs`: 153 for the protobuf
+/// decoder; a family with one metric ~100, buckets ~90, labels ~80). Text
+/// needs more input per family or metric ("a 1\n" is 4 bytes), leaving room
+/// for a decoder's name index. 512 covers that with a margin, and still
+/// catches any allocation sized by a length or count read from the input
+/// rather than by the input's size.
 pub const BYTES_PER_INPUT_BYTE: usize = 512;
 
 /// Bytes of allocation allowed whatever the input's size: error messages,
