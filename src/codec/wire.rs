@@ -11,6 +11,8 @@
 //! are read straight off the bytes, anything else through the general
 //! path. Property tests check that it agrees with prost on arbitrary input.
 
+use std::ops::Range;
+
 use bytes::Bytes;
 
 use crate::model::{
@@ -173,68 +175,10 @@ impl<'a> Reader<'a> {
     fn str(&mut self, wire: u8) -> Result<Str> {
         self.expect(wire, LEN)?;
         let (start, end) = self.len_delimited()?;
-        let bytes = &self.body[start..end];
-        // Names and label values are nearly always ASCII: check that inline
-        // before paying for a full UTF-8 validation.
-        if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
-            // SAFETY: checked just above.
-            Ok(unsafe { Str::from_utf8_slice_unchecked(self.body, start..end) })
-        } else {
-            Err(WireError {
-                offset: start as u32,
-                message: "string is not valid UTF-8",
-            })
-        }
-    }
-
-    /// A `LabelPair` message. Nearly every pair on the wire is exactly
-    /// `name` then `value`, each shorter than 128 bytes: that layout is read
-    /// straight off the bytes, anything else goes through the general path.
-    #[inline]
-    fn label_pair(&mut self, wire: u8) -> Result<LabelPair> {
-        self.expect(wire, LEN)?;
-        if self.depth == 0 {
-            return self.err("messages nested too deeply");
-        }
-        let (start, end) = self.len_delimited()?;
-        let b = &self.body[start..end];
-        if let [0x0a, n, rest @ ..] = b {
-            let n = usize::from(*n);
-            if let Some([0x12, m, value @ ..]) = rest.get(n..) {
-                let m = usize::from(*m);
-                if n < 0x80 && m == value.len() && m < 0x80 {
-                    let name = &rest[..n];
-                    if let (Some(name), Some(value)) =
-                        (self.utf8(start + 2, name), self.utf8(start + 4 + n, value))
-                    {
-                        return Ok(LabelPair {
-                            name: Some(name),
-                            value: Some(value),
-                        });
-                    }
-                }
-            }
-        }
-        let mut l = LabelPair::default();
-        let mut inner = Reader {
-            body: self.body,
-            pos: start,
-            end,
-            depth: self.depth - 1,
-        };
-        label(&mut inner, &mut l)?;
-        Ok(l)
-    }
-
-    /// `bytes` (found at `start` in the body) as a `Str`, if it is UTF-8.
-    #[inline(always)]
-    fn utf8(&self, start: usize, bytes: &[u8]) -> Option<Str> {
-        if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
-            // SAFETY: checked just above.
-            Some(unsafe { Str::from_utf8_slice_unchecked(self.body, start..start + bytes.len()) })
-        } else {
-            None
-        }
+        Str::from_utf8_slice(self.body, start..end).map_err(|_| WireError {
+            offset: start as u32,
+            message: "string is not valid UTF-8",
+        })
     }
 
     /// Runs `f` on a nested message's reader.
@@ -244,40 +188,36 @@ impl<'a> Reader<'a> {
         value: &mut T,
         f: impl FnOnce(&mut Reader<'a>, &mut T) -> Result<()>,
     ) -> Result<()> {
-        let (start, end) = self.message(wire)?;
-        f(&mut self.inner(start, end), value)
+        self.nested_plain(wire, value, |_, _, _| false, f)
     }
 
-    /// A nested message's extent, checked as [`Reader::nested`] checks it.
+    /// As [`Reader::nested`], but `plain` first gets the message's bytes,
+    /// `body[range]`: the small messages every client lays out the same way
+    /// (see `plain_*`) are read straight off them, and `f` reads only those
+    /// that `plain` does not recognise (it returns false, `value` untouched).
     #[inline]
-    fn message(&mut self, wire: u8) -> Result<(usize, usize)> {
+    fn nested_plain<T>(
+        &mut self,
+        wire: u8,
+        value: &mut T,
+        plain: impl FnOnce(&'a Bytes, Range<usize>, &mut T) -> bool,
+        f: impl FnOnce(&mut Reader<'a>, &mut T) -> Result<()>,
+    ) -> Result<()> {
         self.expect(wire, LEN)?;
         if self.depth == 0 {
             return self.err("messages nested too deeply");
         }
-        self.len_delimited()
-    }
-
-    /// A reader of the nested message at `start..end`.
-    fn inner(&self, start: usize, end: usize) -> Reader<'a> {
-        Reader {
+        let (start, end) = self.len_delimited()?;
+        if plain(self.body, start..end, value) {
+            return Ok(());
+        }
+        let mut inner = Reader {
             body: self.body,
             pos: start,
             end,
             depth: self.depth - 1,
-        }
-    }
-
-    /// A nested message that holds one double, field 1 (a gauge's, counter's
-    /// or untyped value, as every client writes it), read straight off the
-    /// bytes; `None` for any other layout, which the general path reads.
-    #[inline]
-    fn lone_f64(&mut self, wire: u8) -> Result<std::result::Result<f64, (usize, usize)>> {
-        let (start, end) = self.message(wire)?;
-        Ok(match self.body[start..end] {
-            [0x09, ref v @ ..] if v.len() == 8 => Ok(le_f64(v)),
-            _ => Err((start, end)),
-        })
+        };
+        f(&mut inner, value)
     }
 
     /// `hint`, capped by how many 2-byte fields (the smallest a repeated
@@ -434,33 +374,34 @@ fn metric(r: &mut Reader, m: &mut Metric, shape: &mut Shape) -> Result<()> {
     m.label.reserve_exact(r.at_most(shape.labels));
     r.fields(|r, tag, wire| {
         match tag {
-            1 => m.label.push(r.label_pair(wire)?),
-            2 => {
-                let g = m.gauge.get_or_insert_with(Default::default);
-                match r.lone_f64(wire)? {
-                    Ok(v) => g.value = Some(v),
-                    Err((start, end)) => gauge(&mut r.inner(start, end), g)?,
-                }
+            1 => {
+                let mut l = LabelPair::default();
+                r.nested_plain(wire, &mut l, plain_label, label)?;
+                m.label.push(l);
             }
-            3 => {
-                let c = m.counter.get_or_insert_with(Default::default);
-                match r.lone_f64(wire)? {
-                    Ok(v) => c.value = Some(v),
-                    Err((start, end)) => counter(&mut r.inner(start, end), c)?,
-                }
-            }
+            2 => r.nested_plain(
+                wire,
+                m.gauge.get_or_insert_with(Default::default),
+                |body, range, g| plain_value(&body[range], &mut g.value),
+                gauge,
+            )?,
+            3 => r.nested_plain(
+                wire,
+                m.counter.get_or_insert_with(Default::default),
+                |body, range, c| plain_value(&body[range], &mut c.value),
+                counter,
+            )?,
             4 => r.nested(
                 wire,
                 &mut **m.summary.get_or_insert_with(Default::default),
                 |r, s| summary(r, s, shape.quantiles),
             )?,
-            5 => {
-                let u = m.untyped.get_or_insert_with(Default::default);
-                match r.lone_f64(wire)? {
-                    Ok(v) => u.value = Some(v),
-                    Err((start, end)) => untyped(&mut r.inner(start, end), u)?,
-                }
-            }
+            5 => r.nested_plain(
+                wire,
+                m.untyped.get_or_insert_with(Default::default),
+                |body, range, u| plain_value(&body[range], &mut u.value),
+                untyped,
+            )?,
             6 => m.timestamp_ms = Some(r.i64(wire)?),
             7 => r.nested(
                 wire,
@@ -550,15 +491,8 @@ fn summary(r: &mut Reader, s: &mut Summary, hint: usize) -> Result<()> {
             1 => s.sample_count = Some(r.u64(wire)?),
             2 => s.sample_sum = Some(r.f64(wire)?),
             3 => {
-                let (start, end) = r.message(wire)?;
-                let q = match plain_quantile(&r.body[start..end]) {
-                    Some(q) => q,
-                    None => {
-                        let mut q = Quantile::default();
-                        quantile(&mut r.inner(start, end), &mut q)?;
-                        q
-                    }
-                };
+                let mut q = Quantile::default();
+                r.nested_plain(wire, &mut q, plain_quantile, quantile)?;
                 s.quantile.push(q);
             }
             4 => r.nested(
@@ -579,15 +513,8 @@ fn histogram(r: &mut Reader, h: &mut Histogram, hint: usize) -> Result<()> {
             1 => h.sample_count = Some(r.u64(wire)?),
             2 => h.sample_sum = Some(r.f64(wire)?),
             3 => {
-                let (start, end) = r.message(wire)?;
-                let b = match plain_bucket(&r.body[start..end]) {
-                    Some(b) => b,
-                    None => {
-                        let mut b = Bucket::default();
-                        bucket(&mut r.inner(start, end), &mut b)?;
-                        b
-                    }
-                };
+                let mut b = Bucket::default();
+                r.nested_plain(wire, &mut b, plain_bucket, bucket)?;
                 h.bucket.push(b);
             }
             4 => h.sample_count_float = Some(r.f64(wire)?),
@@ -698,40 +625,92 @@ fn timestamp(r: &mut Reader, t: &mut Timestamp) -> Result<()> {
     })
 }
 
-fn le_f64(b: &[u8]) -> f64 {
-    f64::from_bits(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+// The `plain_*` readers of `Reader::nested_plain`: each recognises the one
+// layout clients write for its message and fills the message from it, or
+// returns false (leaving it untouched) for anything else.
+
+/// A `LabelPair`: `name` then `value`, each shorter than 128 bytes and
+/// valid UTF-8.
+#[inline]
+fn plain_label(body: &Bytes, range: Range<usize>, l: &mut LabelPair) -> bool {
+    let start = range.start;
+    let [0x0a, n, rest @ ..] = &body[range] else {
+        return false;
+    };
+    let n = usize::from(*n);
+    let Some([0x12, m, value @ ..]) = rest.get(n..) else {
+        return false;
+    };
+    let m = usize::from(*m);
+    if n >= 0x80 || m != value.len() || m >= 0x80 {
+        return false;
+    }
+    let name = start + 2..start + 2 + n;
+    let value = start + 4 + n..start + 4 + n + m;
+    match (
+        Str::from_utf8_slice(body, name),
+        Str::from_utf8_slice(body, value),
+    ) {
+        (Ok(name), Ok(value)) => {
+            l.name = Some(name);
+            l.value = Some(value);
+            true
+        }
+        _ => false,
+    }
 }
 
-/// A `Bucket` laid out as clients write it, `cumulative_count` (a varint
-/// of at most 9 bytes) then `upper_bound`; `None` for anything else.
+/// A gauge's, counter's or untyped value: one double, field 1.
 #[inline]
-fn plain_bucket(b: &[u8]) -> Option<Bucket> {
-    let [0x08, rest @ ..] = b else { return None };
+fn plain_value(b: &[u8], value: &mut Option<f64>) -> bool {
+    match b {
+        [0x09, v @ ..] if v.len() == 8 => {
+            *value = Some(le_f64(v));
+            true
+        }
+        _ => false,
+    }
+}
+
+/// A `Bucket`: `cumulative_count` (a varint of at most 9 bytes), then
+/// `upper_bound`.
+#[inline]
+fn plain_bucket(body: &Bytes, range: Range<usize>, b: &mut Bucket) -> bool {
+    let [0x08, rest @ ..] = &body[range] else {
+        return false;
+    };
     let mut count = 0u64;
     for (i, &byte) in rest.iter().take(9).enumerate() {
         count |= u64::from(byte & 0x7f) << (7 * i);
         if byte < 0x80 {
-            return match &rest[i + 1..] {
-                [0x11, v @ ..] if v.len() == 8 => Some(Bucket {
-                    cumulative_count: Some(count),
-                    upper_bound: Some(le_f64(v)),
-                    ..Default::default()
-                }),
-                _ => None,
+            let [0x11, v @ ..] = &rest[i + 1..] else {
+                return false;
             };
+            if v.len() != 8 {
+                return false;
+            }
+            b.cumulative_count = Some(count);
+            b.upper_bound = Some(le_f64(v));
+            return true;
         }
     }
-    None
+    false
 }
 
-/// A `Quantile` laid out as clients write it, `quantile` then `value`.
+/// A `Quantile`: `quantile`, then `value`.
 #[inline]
-fn plain_quantile(b: &[u8]) -> Option<Quantile> {
+fn plain_quantile(body: &Bytes, range: Range<usize>, q: &mut Quantile) -> bool {
+    let b = &body[range];
     match b {
-        [0x09, q @ .., 0x11, _, _, _, _, _, _, _, _] if q.len() == 8 => Some(Quantile {
-            quantile: Some(le_f64(q)),
-            value: Some(le_f64(&b[10..])),
-        }),
-        _ => None,
+        [0x09, a @ .., 0x11, _, _, _, _, _, _, _, _] if a.len() == 8 => {
+            q.quantile = Some(le_f64(a));
+            q.value = Some(le_f64(&b[10..]));
+            true
+        }
+        _ => false,
     }
+}
+
+fn le_f64(b: &[u8]) -> f64 {
+    f64::from_bits(u64::from_le_bytes(b.try_into().expect("8 bytes")))
 }

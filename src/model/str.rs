@@ -3,10 +3,9 @@
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::ops::Deref;
-
 use std::mem::ManuallyDrop;
 use std::num::NonZeroUsize;
+use std::ops::Deref;
 
 use bytes::Bytes;
 
@@ -14,7 +13,7 @@ use bytes::Bytes;
 const INLINE: usize = 32;
 
 // `Str::tag` of a shared string; inline ones have `len + 1`.
-const SHARED: usize = usize::MAX;
+const SHARED: NonZeroUsize = NonZeroUsize::MAX;
 
 /// An immutable, cheaply cloneable UTF-8 string.
 ///
@@ -73,7 +72,7 @@ impl Clone for Str {
 impl Drop for Str {
     #[inline]
     fn drop(&mut self) {
-        if self.tag.get() == SHARED {
+        if self.tag == SHARED {
             // SAFETY: `shared` is the initialised field, dropped only here.
             unsafe { ManuallyDrop::drop(&mut self.data.shared) }
         }
@@ -114,14 +113,14 @@ impl Str {
             data: Data {
                 shared: ManuallyDrop::new(bytes),
             },
-            tag: NonZeroUsize::MAX,
+            tag: SHARED,
         }
     }
 
     /// The `Bytes`, if this string is a slice of one.
     #[inline]
     fn shared_bytes(&self) -> Option<&Bytes> {
-        if self.tag.get() == SHARED {
+        if self.tag == SHARED {
             // SAFETY: the tag says `shared` is the initialised field.
             Some(unsafe { &self.data.shared })
         } else {
@@ -142,10 +141,7 @@ impl Str {
     /// # Safety
     /// `bytes` must be valid UTF-8.
     pub unsafe fn from_utf8_unchecked(bytes: Bytes) -> Str {
-        match Str::inline(&bytes) {
-            Some(s) => s,
-            None => Str::shared(bytes),
-        }
+        Str::inline(&bytes).unwrap_or_else(|| Str::shared(bytes))
     }
 
     /// `body[range]`, checked to be UTF-8: copied in place if short, else a
@@ -222,7 +218,7 @@ impl Str {
 
     /// Gives up the string, returning its bytes (a copy if it was short).
     pub fn into_bytes(self) -> Bytes {
-        if self.tag.get() != SHARED {
+        if self.tag != SHARED {
             return Bytes::copy_from_slice(self.as_bytes());
         }
         let mut this = ManuallyDrop::new(self);
@@ -266,19 +262,14 @@ impl Borrow<str> for Str {
 
 impl From<String> for Str {
     fn from(s: String) -> Str {
-        match Str::inline(s.as_bytes()) {
-            Some(short) => short,
-            None => Str::shared(Bytes::from(s)),
-        }
+        Str::inline(s.as_bytes()).unwrap_or_else(|| Str::shared(Bytes::from(s)))
     }
 }
 
 impl From<&str> for Str {
     fn from(s: &str) -> Str {
-        match Str::inline(s.as_bytes()) {
-            Some(short) => short,
-            None => Str::shared(Bytes::copy_from_slice(s.as_bytes())),
-        }
+        Str::inline(s.as_bytes())
+            .unwrap_or_else(|| Str::shared(Bytes::copy_from_slice(s.as_bytes())))
     }
 }
 
