@@ -16,6 +16,7 @@
 //! that a `Metric` stays small: a body of many tiny metrics must not
 //! allocate far more than its own size.
 
+pub mod name;
 mod str;
 
 pub use self::str::Str;
