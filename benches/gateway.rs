@@ -50,9 +50,10 @@ fn push(c: &mut Criterion) {
 /// The gateway's own work beside the codecs: validation, and grouping plus
 /// timestamps, on the decoded medium payload.
 fn stages(c: &mut Criterion) {
-    use pushgate::gateway::{transform::apply_grouping, validate::validate};
+    use pushgate::gateway::transform::apply_grouping;
     use pushgate::model::LabelPair;
     use pushgate::transform::{AddTimestamps, Transformer};
+    use pushgate::validate::validate;
 
     let families = payload::families(payload::MEDIUM);
     let grouping = [LabelPair::new("job", "bench"), LabelPair::new("zone", "z1")];

@@ -106,7 +106,7 @@ fn push(c: &mut Criterion) {
         });
     }
     group.finish();
-    assert!(!store.messages().is_empty(), "the pushes were stored");
+    assert!(!store.pushes().is_empty(), "the pushes were stored");
 }
 
 criterion_group! {

@@ -4,16 +4,19 @@
 //! cargo run --example axum                 # listens on 127.0.0.1:3000
 //! cargo run --example axum -- 127.0.0.1:0  # or LISTEN=127.0.0.1:0: any free port
 //! curl --data-binary $'# TYPE jobs_total counter\njobs_total 3\n' http://127.0.0.1:3000/metrics/job/batch
-//! curl http://127.0.0.1:3000/   # says how many pushes are stored
+//! curl http://127.0.0.1:3000/          # how many pushes are stored, the last in text
+//! curl http://127.0.0.1:3000/metrics   # the gateway's own metrics
 //! ```
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, State};
 use axum::routing::get;
 use axum::Router;
-use pushgate::gateway::{PeerAddr, PushGateway};
+use pushgate::gateway::{PeerAddrLayer, PushGateway};
 use pushgate::store::MemoryStore;
+use pushgate::{codec, Format};
+use tower::Layer;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -33,14 +36,16 @@ async fn main() -> std::io::Result<()> {
         .build()
         .expect("the gateway's own registry takes its metrics");
 
+    // The client's address, for the gateway's logs and the store, from
+    // the `ConnectInfo` that `into_make_service_with_connect_info` adds.
+    let peer = PeerAddrLayer::from_extension(|info: &ConnectInfo<SocketAddr>| info.0);
     let app = Router::new()
         .route("/", get(index))
         .route("/hello", get(|| async { "hello\n" }))
+        .route_service("/metrics", gateway.registry_service())
         // The Pushgateway's push path: /metrics/job/<job>{/<label>/<value>}.
-        .route_service("/metrics/job/{*grouping}", gateway)
-        .with_state(store)
-        // The client's address, for the gateway's logs.
-        .layer(axum::middleware::map_request(peer_addr));
+        .route_service("/metrics/job/{*grouping}", peer.layer(gateway))
+        .with_state(store);
 
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
@@ -52,16 +57,16 @@ async fn main() -> std::io::Result<()> {
 }
 
 async fn index(State(store): State<MemoryStore>) -> String {
-    let pushes = store.messages();
+    let pushes = store.pushes();
     let mut page = format!("{} pushes stored\n", pushes.len());
     if let Some(last) = pushes.last() {
-        page.push_str("last:\n");
-        page.push_str(&String::from_utf8_lossy(&last.data));
+        let from = last.peer.map_or("unknown".to_owned(), |p| p.to_string());
+        page.push_str(&format!("last, from {from}:\n"));
+        let mut text = Vec::new();
+        match codec::encode(Format::Text, &last.families, &mut text) {
+            Ok(()) => page.push_str(&String::from_utf8_lossy(&text)),
+            Err(error) => page.push_str(&format!("(not writable as text: {error})\n")),
+        }
     }
     page
-}
-
-async fn peer_addr(ConnectInfo(peer): ConnectInfo<SocketAddr>, mut req: Request) -> Request {
-    req.extensions_mut().insert(PeerAddr(peer));
-    req
 }

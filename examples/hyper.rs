@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use pushgate::gateway::{PeerAddr, PushGateway};
-use pushgate::store::LogStore;
+use pushgate::store::{Encoder, LogStore, MessageStore};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -29,7 +29,7 @@ async fn main() -> std::io::Result<()> {
         .or_else(|| std::env::var("LISTEN").ok())
         .unwrap_or_else(|| "127.0.0.1:9091".to_owned());
 
-    let gateway = PushGateway::builder(LogStore::new())
+    let gateway = PushGateway::builder(LogStore::new().encoded(Encoder::default()))
         .build()
         .expect("the gateway's own registry takes its metrics");
 

@@ -13,7 +13,7 @@
 //! router with `route_service`, and the gRPC services are added beside it.
 
 use pushgate::gateway::PushGateway;
-use pushgate::store::LogStore;
+use pushgate::store::{Encoder, LogStore, MessageStore};
 use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
@@ -30,7 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .or_else(|| std::env::var("LISTEN").ok())
         .unwrap_or_else(|| "127.0.0.1:50051".to_owned());
 
-    let gateway = PushGateway::builder(LogStore::new()).build()?;
+    let gateway = PushGateway::builder(LogStore::new().encoded(Encoder::default())).build()?;
     // The whole server ("") reports SERVING from the start.
     let (_health_reporter, health_service) = tonic_health::server::health_reporter();
 

@@ -4,6 +4,7 @@
 //! `Authorization: Basic`.
 
 /// RFC 4648 §4, the standard alphabet.
+#[cfg(feature = "push")]
 const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 /// RFC 4648 §5, the URL- and filename-safe alphabet.
 const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -15,6 +16,7 @@ pub(crate) fn encode_url(data: &[u8]) -> String {
 }
 
 /// `data` in the standard alphabet with `=` padding (Basic auth).
+#[cfg(feature = "push")]
 pub(crate) fn encode_standard(data: &[u8]) -> String {
     encode(data, STANDARD, true)
 }
@@ -74,6 +76,7 @@ pub(crate) fn decode_url(s: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "push")]
     #[test]
     fn rfc_4648_test_vectors() {
         // RFC 4648 §10.
@@ -91,6 +94,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "push")]
     #[test]
     fn alphabets_differ_in_the_last_two() {
         assert_eq!(encode_standard(&[0xfb, 0xff]), "+/8=");

@@ -1,10 +1,12 @@
-//! Wire formats and `Content-Type` negotiation.
+//! Wire formats and `Content-Type` negotiation, and the `Content-Encoding`s
+//! a push may be compressed with.
 
 use std::fmt;
 use std::str::FromStr;
 
 /// A wire format for metric families.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Format {
     /// Length-delimited `io.prometheus.client.MetricFamily` protobuf messages.
     Protobuf,
@@ -151,6 +153,67 @@ impl FromStr for Format {
             .into_iter()
             .find(|f| f.name().eq_ignore_ascii_case(s))
             .ok_or_else(|| UnknownFormat(s.to_owned()))
+    }
+}
+
+/// A `Content-Encoding` of a push body.
+///
+/// Which of them the gateway decompresses depends on the crate's features:
+/// gzip and deflate always, `zstd` and `snappy` with the features of those
+/// names (both on for `pushgate serve`).
+///
+/// ```
+/// use pushgate::format::ContentCoding;
+///
+/// assert_eq!(ContentCoding::from_token("x-gzip"), Some(ContentCoding::Gzip));
+/// assert_eq!(ContentCoding::Zstd.to_string(), "zstd");
+/// assert_eq!(ContentCoding::from_token("br"), None);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ContentCoding {
+    /// `gzip` (or `x-gzip`).
+    Gzip,
+    /// `deflate`: zlib, or raw deflate.
+    Deflate,
+    /// `zstd`.
+    Zstd,
+    /// `snappy`, framed.
+    Snappy,
+}
+
+impl ContentCoding {
+    /// The coding's name in `Content-Encoding`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ContentCoding::Gzip => "gzip",
+            ContentCoding::Deflate => "deflate",
+            ContentCoding::Zstd => "zstd",
+            ContentCoding::Snappy => "snappy",
+        }
+    }
+
+    /// The coding one `Content-Encoding` token names, ignoring case
+    /// (`identity` is no coding, and not one of these).
+    pub fn from_token(token: &str) -> Option<ContentCoding> {
+        let is = |s: &str| token.eq_ignore_ascii_case(s);
+        if is("gzip") || is("x-gzip") {
+            Some(ContentCoding::Gzip)
+        } else if is("deflate") {
+            Some(ContentCoding::Deflate)
+        } else if is("zstd") {
+            Some(ContentCoding::Zstd)
+        } else if is("snappy") {
+            Some(ContentCoding::Snappy)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for ContentCoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

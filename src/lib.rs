@@ -41,10 +41,12 @@
 //! let response = app.oneshot(push).await.unwrap();
 //! assert_eq!(response.status(), StatusCode::ACCEPTED);
 //!
-//! // Stored as Prometheus text, with the grouping label and a receive timestamp.
-//! let stored = store.messages();
-//! let text = std::str::from_utf8(&stored[0].data).unwrap();
-//! assert!(text.contains("jobs_total{job=\"nightly\"} 3 "));
+//! // Stored decoded, with the grouping label and a receive timestamp.
+//! let stored = &store.pushes()[0];
+//! let metric = &stored.families[0].metric[0];
+//! assert_eq!(stored.families[0].name(), "jobs_total");
+//! assert_eq!(metric.label[0].value(), "nightly");
+//! assert!(metric.timestamp_ms.is_some());
 //! # }
 //! ```
 //!
@@ -80,10 +82,9 @@
 //! let pushed = pusher.push().await?;
 //! assert_eq!(pushed.families, 1);
 //!
-//! let stored = store.messages();
-//! let text = std::str::from_utf8(&stored[0].data)?;
-//! assert!(text.contains("jobs_total{job=\"nightly\"} 3 "));
-//! assert!(!text.contains("cache_entries"));
+//! let stored = &store.pushes()[0];
+//! let names: Vec<&str> = stored.families.iter().map(|f| f.name()).collect();
+//! assert_eq!(names, ["jobs_total"]);
 //! # Ok(())
 //! # }
 //! ```
@@ -109,23 +110,35 @@
 //! assert_eq!(back, families);
 //! ```
 
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod b64;
 pub mod codec;
 pub mod format;
+#[cfg(feature = "gateway")]
 pub mod gateway;
+pub mod grouping;
 pub mod matcher;
 pub mod model;
+#[cfg(feature = "push")]
 pub mod push;
+#[cfg(feature = "gateway")]
 pub mod server;
+#[cfg(feature = "gateway")]
 pub mod store;
 pub mod transform;
+pub mod validate;
 
 pub use format::Format;
 
-/// The largest request body read, in bytes (the seed's `DefaultMaxBytes`).
+/// A boxed error, as stores, bodies and tower's middleware report them.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The largest request body read, in bytes (InfluxDB telemetry's
+/// `DefaultMaxBytes`).
 pub const DEFAULT_MAX_BYTES: usize = 1_024_000;
 
-/// How long servicing a push may take (the seed's `DefaultTimeout`).
+/// How long servicing a push may take (InfluxDB telemetry's
+/// `DefaultTimeout`).
 pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

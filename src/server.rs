@@ -8,10 +8,10 @@
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
 //! use pushgate::gateway::PushGateway;
-//! use pushgate::store::LogStore;
+//! use pushgate::store::{Encoder, LogStore, MessageStore};
 //! use pushgate::server::Server;
 //!
-//! let gateway = PushGateway::builder(LogStore::new()).build().unwrap();
+//! let gateway = PushGateway::builder(LogStore::new().encoded(Encoder::default())).build().unwrap();
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:9091").await?;
 //! let shutdown = async { tokio::signal::ctrl_c().await.ok(); };
 //! Server::new(listener, gateway)
@@ -39,7 +39,7 @@ use tokio::net::TcpListener;
 use tower::Service;
 
 use crate::gateway::PeerAddr;
-use crate::store::BoxError;
+use crate::BoxError;
 
 /// How long a client has to send a request's headers (HTTP/1).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -65,6 +65,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 /// response, HTTP/2 connections get a `GOAWAY`. [`run`](Server::run)
 /// returns when every connection is closed, or when the
 /// [drain timeout](Server::drain_timeout) passes.
+#[must_use]
 #[derive(Debug)]
 pub struct Server<S> {
     listener: TcpListener,

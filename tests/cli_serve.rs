@@ -132,7 +132,7 @@ fn serves_health_metrics_and_pushes_then_stops_on_sigterm() {
     let mut server = serve(&[]);
     let log = server.output();
     assert!(
-        log.contains("(store log, stored as text, families all, max 1024000 bytes, timeout 10s"),
+        log.contains("(store log as text, families all, max 1024000 bytes, timeout 10s"),
         "{log}"
     );
 
@@ -154,7 +154,7 @@ fn serves_health_metrics_and_pushes_then_stops_on_sigterm() {
         log.contains("jobs_total{instance=\"h1\",job=\"cli\",queue=\"a\"} 3 "),
         "{log}"
     );
-    let r = http::request(server.addr, "DELETE", "/metrics/job/cli", &[], b"").unwrap();
+    let r = http::request(server.addr, "PATCH", "/metrics/job/cli", &[], b"").unwrap();
     assert_eq!(r.status, 405);
     // Refusals are logged with the client's address (the server's PeerAddr).
     wait_for_log(&server, "push refused peer=127.0.0.1:");

@@ -19,8 +19,9 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pushgate::codec::{self, Limits};
+use pushgate::grouping::PushMethod;
 use pushgate::model::{LabelPair, Metric, MetricFamily, MetricType};
-use pushgate::store::{Message, PushMethod};
+use pushgate::store::Push;
 use pushgate::Format;
 
 use support::http;
@@ -39,12 +40,12 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-fn decode(message: &Message) -> Vec<MetricFamily> {
+fn decode(message: &Push) -> Vec<MetricFamily> {
     assert_eq!(message.format, Format::Text);
-    codec::decode(Format::Text, message.data.clone(), &Limits::default()).unwrap()
+    message.families.clone()
 }
 
-fn grouping(message: &Message) -> Vec<(&str, &str)> {
+fn grouping(message: &Push) -> Vec<(&str, &str)> {
     message
         .grouping
         .iter()
@@ -62,7 +63,7 @@ fn label<'a>(metric: &'a Metric, name: &str) -> Option<&'a str> {
 
 /// Every metric of every family carries the grouping labels and a receive
 /// timestamp within `[from, to]`.
-fn assert_stamped_and_grouped(message: &Message, families: &[MetricFamily], from: i64, to: i64) {
+fn assert_stamped_and_grouped(message: &Push, families: &[MetricFamily], from: i64, to: i64) {
     for family in families {
         for metric in &family.metric {
             let ts = metric
@@ -181,7 +182,7 @@ fn python_prometheus_client() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let messages = gateway.store.messages();
+    let messages = gateway.store.pushes();
     let mut expected = vec![
         (
             PushMethod::Put,
@@ -196,7 +197,12 @@ fn python_prometheus_client() {
     if snappy {
         expected.push((PushMethod::Post, vec![("job", "py_snappy")]));
     }
-    assert_eq!(messages.len(), expected.len());
+    assert_eq!(messages.len(), expected.len() + 1);
+    // Last, delete_from_gateway: a DELETE of the py_batch group.
+    let (delete, messages) = messages.split_last().unwrap();
+    assert_eq!(delete.method, PushMethod::Delete);
+    assert_eq!(grouping(delete), expected[0].1);
+    assert!(delete.families.is_empty());
     for (message, (method, key)) in messages.iter().zip(&expected) {
         assert_eq!(message.method, *method);
         // instance arrived as instance@base64/aG9zdC8x and was decoded.
@@ -270,7 +276,7 @@ fn curl_text_file() {
     assert_eq!(status, 202);
     std::fs::remove_file(&file).unwrap();
 
-    let messages = gateway.store.messages();
+    let messages = gateway.store.pushes();
     assert_eq!(messages.len(), 2);
     assert_eq!(
         grouping(&messages[0]),
@@ -303,7 +309,7 @@ fn curl_gzip_file() {
         (status, body.as_str()),
         (202, "stored 1 families, 1 series\n")
     );
-    let messages = gateway.store.messages();
+    let messages = gateway.store.pushes();
     assert_eq!(messages.len(), 1);
     let families = decode(&messages[0]);
     assert_eq!(families[0].name(), "jobs_total");
@@ -492,16 +498,16 @@ fn timestamps_are_400() {
 #[test]
 fn wrong_methods_are_405_with_allow() {
     let gateway = Gateway::start();
-    for method in ["DELETE", "GET", "PATCH"] {
+    for method in ["GET", "PATCH", "OPTIONS"] {
         let r = assert_refused(
             &gateway,
             method,
             &[],
             b"",
             405,
-            &format!("method {method} not allowed: push with POST or PUT"),
+            &format!("method {method} not allowed: push with POST or PUT, delete with DELETE"),
         );
-        assert_eq!(r.header("allow"), Some("POST, PUT"));
+        assert_eq!(r.header("allow"), Some("POST, PUT, DELETE"));
     }
 }
 

@@ -49,7 +49,11 @@ fn axum_example() {
     // The app's own page sees the push in its MemoryStore.
     let r = http::request(server.addr, "GET", "/", &[], b"").unwrap();
     let page = r.text();
-    assert!(page.starts_with("1 pushes stored\nlast:\n"), "{page}");
+    // From this test's address, through PeerAddrLayer and ConnectInfo.
+    assert!(
+        page.starts_with("1 pushes stored\nlast, from 127.0.0.1:"),
+        "{page}"
+    );
     assert!(
         page.contains("jobs_total{instance=\"i1\",job=\"example\",queue=\"a\"} 3 "),
         "{page}"
@@ -61,6 +65,18 @@ fn axum_example() {
     // Paths outside the gateway's stay the app's.
     let r = http::request(server.addr, "POST", "/nowhere", &[], BODY).unwrap();
     assert_eq!(r.status, 404);
+    // The gateway's own metrics, counting the push and the refusal.
+    let r = http::request(server.addr, "GET", "/metrics", &[], b"").unwrap();
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    assert!(
+        text.contains("pushgate_pushes_total{outcome=\"stored\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("pushgate_pushes_total{outcome=\"bad_request\"} 1\n"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -69,9 +85,9 @@ fn hyper_example() {
     push(&server);
     // LogStore: the push is in the example's log, peer address included
     // for a refused one.
-    let r = http::request(server.addr, "DELETE", "/metrics/job/example", &[], b"").unwrap();
+    let r = http::request(server.addr, "PATCH", "/metrics/job/example", &[], b"").unwrap();
     assert_eq!(r.status, 405);
-    assert_eq!(r.header("allow"), Some("POST, PUT"));
+    assert_eq!(r.header("allow"), Some("POST, PUT, DELETE"));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         let log = server.output();
@@ -136,7 +152,6 @@ mod reporter {
     use std::process::Stdio;
     use std::time::Duration;
 
-    use pushgate::codec::{self, Limits};
     use pushgate::gateway::PushGateway;
     use pushgate::store::MemoryStore;
 
@@ -204,7 +219,7 @@ mod reporter {
         assert!(output.status.success(), "{}\n{log}", output.status);
 
         // Every push, the final one included, stored; none failed.
-        let messages = store.messages();
+        let messages = store.pushes();
         assert!(messages.len() >= 3, "{log}");
         let summary = format!(
             "reporter stopped: {0} pushes, {0} succeeded, 0 failed",
@@ -226,8 +241,7 @@ mod reporter {
                 .map(|l| (l.name(), l.value()))
                 .collect();
             assert_eq!(key, [("job", "reporter_example"), ("instance", "demo")]);
-            let families =
-                codec::decode(message.format, message.data.clone(), &Limits::default()).unwrap();
+            let families = message.families.clone();
             let names: Vec<&str> = families.iter().map(|f| f.name()).collect();
             assert_eq!(
                 names,

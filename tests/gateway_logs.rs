@@ -8,19 +8,22 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
 use pushgate::gateway::{PeerAddr, PushGateway};
-use pushgate::store::{BoxStore, MemoryStore, Message, Store, StoreError};
+use pushgate::store::{BoxStore, MemoryStore, Push, Store, StoreError, StoreService};
 use tower::ServiceExt;
 
 /// A store that is shut down.
 struct Closed;
 
 impl Store for Closed {
-    async fn write_message(&self, _: Message) -> Result<(), StoreError> {
+    async fn write(&self, _: Push) -> Result<(), StoreError> {
         Err(StoreError::Closed)
     }
 }
 
-async fn status<S: Store>(gw: &PushGateway<S>, req: Request<Full<Bytes>>) -> StatusCode {
+async fn status<S: Store>(
+    gw: &PushGateway<StoreService<S>>,
+    req: Request<Full<Bytes>>,
+) -> StatusCode {
     gw.clone().oneshot(req).await.unwrap().status()
 }
 
@@ -63,7 +66,7 @@ async fn refusals_are_logged_with_reason_peer_and_bytes() {
     assert!(store.is_empty());
     let failing = PushGateway::builder(BoxStore::new(Closed)).build().unwrap();
     assert_eq!(
-        status(&failing, post("/", "up 1\n")).await,
+        status(&failing, post("/metrics/job/j", "up 1\n")).await,
         StatusCode::SERVICE_UNAVAILABLE
     );
 

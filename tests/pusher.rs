@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use pushgate::codec::{self, Limits};
 use pushgate::gateway::PushGateway;
+use pushgate::grouping::PushMethod;
 use pushgate::model::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use pushgate::push::{PushError, Pusher, Retry};
-use pushgate::store::{MemoryStore, Message, PushMethod, Store, StoreError};
+use pushgate::store::{MemoryStore, Push, Store, StoreError, StoreService};
 use pushgate::Format;
 
 use support::inproc::Gateway;
@@ -75,9 +75,8 @@ fn as_stored(families: &[MetricFamily], grouping: &[(&str, &str)]) -> Vec<Metric
 }
 
 /// The families of a stored message, timestamps removed, labels sorted.
-fn stored_families(message: &Message) -> Vec<MetricFamily> {
-    let mut families =
-        codec::decode(message.format, message.data.clone(), &Limits::default()).unwrap();
+fn stored_families(message: &Push) -> Vec<MetricFamily> {
+    let mut families = message.families.clone();
     for family in &mut families {
         for metric in &mut family.metric {
             assert!(
@@ -105,7 +104,7 @@ async fn push_and_put_to_the_gateway_over_tcp() {
     assert_eq!((pushed.families, pushed.attempts), (2, 1));
     pusher.put().await.unwrap();
 
-    let messages = gateway.store.messages();
+    let messages = gateway.store.pushes();
     assert_eq!(messages.len(), 2);
     let grouping = [
         ("job", "backup"),
@@ -171,16 +170,14 @@ async fn a_refusal_surfaces_with_the_gateway_s_reason() {
         )
     );
 
-    // pushgate's gateway keeps no groups to delete.
-    let error = pusher.delete().await.unwrap_err();
-    assert_eq!(error.status(), Some(StatusCode::METHOD_NOT_ALLOWED));
-    assert!(
-        error.to_string().ends_with(
-            "answered 405 Method Not Allowed: method DELETE not allowed: push with POST or PUT"
-        ),
-        "{error}"
-    );
+    // A delete is handed to the store, and accepted.
     assert!(gateway.store.is_empty());
+    let deleted = pusher.delete().await.unwrap();
+    assert_eq!(
+        (deleted.status, deleted.attempts),
+        (StatusCode::ACCEPTED, 1)
+    );
+    assert_eq!(gateway.store.take()[0].method, PushMethod::Delete);
 
     let small = Gateway::with(|b| b.max_bytes(100));
     let mut big = families();
@@ -243,19 +240,19 @@ struct Busy {
 }
 
 impl Store for Busy {
-    async fn write_message(&self, message: Message) -> Result<(), StoreError> {
+    async fn write(&self, push: Push) -> Result<(), StoreError> {
         let n = self.writes.fetch_add(1, Ordering::SeqCst);
         if n < self.busy {
             // The first refusal asks for a second's pause.
             let retry_after = (n == 0).then_some(Duration::from_secs(1));
             return Err(StoreError::Overloaded { retry_after });
         }
-        self.inner.write_message(message).await
+        self.inner.write(push).await
     }
 }
 
 /// Serves `gateway` on a free loopback port, on this test's runtime.
-async fn serve<S: Store>(gateway: PushGateway<S>) -> SocketAddr {
+async fn serve<S: Store>(gateway: PushGateway<StoreService<S>>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(pushgate::server::serve(
@@ -396,7 +393,7 @@ mod tls {
         let pushed = pusher.push().await.unwrap();
         assert_eq!(pushed.status, Some(StatusCode::ACCEPTED));
         assert_eq!(
-            stored_families(&store.messages()[0]),
+            stored_families(&store.pushes()[0]),
             as_stored(&families(), &[("job", "secure")])
         );
         // ALPN chose HTTP/2.

@@ -10,11 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pushgate::codec::{self, Limits};
+use pushgate::grouping::PushMethod;
 use pushgate::model::{Counter, Metric, MetricFamily, MetricType};
 use pushgate::push::{Pusher, Reporter};
 use pushgate::server::Shutdown;
-use pushgate::store::PushMethod;
 use tokio_util::sync::CancellationToken;
 
 use support::inproc::Gateway;
@@ -79,7 +78,7 @@ async fn reports_to_the_gateway_until_cancelled() {
     assert!(!reported.abandoned);
     assert_eq!(reported.succeeded, reported.pushes);
     assert!(reported.pushes >= 4, "{reported:?}");
-    let messages = gateway.store.messages();
+    let messages = gateway.store.pushes();
     assert_eq!(messages.len() as u64, reported.succeeded);
 
     // In order, each a fresh gathering, the last one the final push's.
@@ -93,8 +92,7 @@ async fn reports_to_the_gateway_until_cancelled() {
                 .map(|l| (l.name(), l.value()))
                 .collect();
             assert_eq!(key, [("job", "reporter"), ("instance", "e2e")]);
-            let families =
-                codec::decode(message.format, message.data.clone(), &Limits::default()).unwrap();
+            let families = message.families.clone();
             assert_eq!(families.len(), 1);
             assert_eq!(families[0].name(), "reports_total");
             families[0].metric[0].counter.as_ref().unwrap().value()

@@ -6,13 +6,13 @@ use std::time::Duration;
 use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use http::{Method, Response, StatusCode};
 
-use super::decompress::ContentCoding;
-use super::grouping::GroupingError;
-use super::validate::InvalidPush;
 use super::GatewayBody;
-use crate::codec::{DecodeError, EncodeError};
-use crate::format::UnsupportedMediaType;
-use crate::store::{BoxError, StoreError};
+use crate::codec::DecodeError;
+use crate::format::{ContentCoding, UnsupportedMediaType};
+use crate::grouping::GroupingError;
+use crate::store::StoreError;
+use crate::validate::InvalidPush;
+use crate::BoxError;
 
 /// Why a push was refused. Whatever the variant, nothing was stored.
 ///
@@ -23,18 +23,26 @@ use crate::store::{BoxError, StoreError};
 ///
 /// | variant | status |
 /// | --- | --- |
+/// | [`NotFound`](GatewayError::NotFound) | 404 |
 /// | [`MethodNotAllowed`](GatewayError::MethodNotAllowed) | 405, with `Allow` |
 /// | [`PayloadTooLarge`](GatewayError::PayloadTooLarge) | 413 |
 /// | [`UnsupportedMediaType`](GatewayError::UnsupportedMediaType), [`UnsupportedEncoding`](GatewayError::UnsupportedEncoding) | 415 |
-/// | [`Grouping`](GatewayError::Grouping), [`Decompress`](GatewayError::Decompress), [`Decode`](GatewayError::Decode), [`Invalid`](GatewayError::Invalid), [`Encode`](GatewayError::Encode), [`BodyRead`](GatewayError::BodyRead) | 400 |
+/// | [`Grouping`](GatewayError::Grouping), [`Decompress`](GatewayError::Decompress), [`Decode`](GatewayError::Decode), [`Invalid`](GatewayError::Invalid), [`BodyRead`](GatewayError::BodyRead) | 400 |
 /// | [`BodyTimeout`](GatewayError::BodyTimeout) | 408 |
 /// | [`StoreTimeout`](GatewayError::StoreTimeout) | 504 |
-/// | [`Store`](GatewayError::Store) | 503 (with `Retry-After` when the store gave one) or 500 |
+/// | [`Store`](GatewayError::Store) | 400 for [`StoreError::Invalid`], 503 (with `Retry-After` when the store gave one) for overloaded or closed, else 500 |
+/// | [`Service`](GatewayError::Service) | 500 |
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GatewayError {
+    /// The path is not a push path (`.../metrics/job/<job>...`).
+    #[error("not a push path: {path:?} (push to /metrics/job/<job>{{/<label>/<value>}})")]
+    NotFound {
+        /// The request's path.
+        path: String,
+    },
     /// The method is not one the gateway answers.
-    #[error("method {method} not allowed: push with POST or PUT")]
+    #[error("method {method} not allowed: push with POST or PUT, delete with DELETE")]
     MethodNotAllowed {
         /// The method of the request.
         method: Method,
@@ -53,7 +61,7 @@ pub enum GatewayError {
     #[error(transparent)]
     UnsupportedMediaType(#[from] UnsupportedMediaType),
     /// The `Content-Encoding` is not one the gateway decompresses.
-    #[error("unsupported content encoding {encoding:?}: use gzip, deflate, zstd or snappy")]
+    #[error("unsupported content encoding {encoding:?}: use {CODINGS}")]
     UnsupportedEncoding {
         /// The header's value.
         encoding: String,
@@ -75,9 +83,6 @@ pub enum GatewayError {
     /// The families break a rule of pushed metrics.
     #[error(transparent)]
     Invalid(#[from] InvalidPush),
-    /// The families cannot be written in the store's format.
-    #[error("pushed metrics cannot be stored: {0}")]
-    Encode(#[from] EncodeError),
     /// Reading the body failed.
     #[error("error reading request body: {0}")]
     BodyRead(#[source] BoxError),
@@ -93,10 +98,22 @@ pub enum GatewayError {
         /// The timeout.
         timeout: Duration,
     },
-    /// The store refused the message.
+    /// The store refused the push.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The service in front of the store failed in a way that is not a
+    /// [`StoreError`] (see [`from_service_error`](GatewayError::from_service_error)).
+    #[error("store service failed: {0}")]
+    Service(#[source] BoxError),
 }
+
+/// The codings this build decompresses, for the 415 message.
+const CODINGS: &str = match (cfg!(feature = "zstd"), cfg!(feature = "snappy")) {
+    (true, true) => "gzip, deflate, zstd or snappy",
+    (true, false) => "gzip, deflate or zstd",
+    (false, true) => "gzip, deflate or snappy",
+    (false, false) => "gzip or deflate",
+};
 
 /// Which size of a request was over the limit
 /// ([`GatewayError::PayloadTooLarge`]).
@@ -134,6 +151,7 @@ impl GatewayError {
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
+            GatewayError::NotFound { .. } => StatusCode::NOT_FOUND,
             GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::UnsupportedMediaType(_) | GatewayError::UnsupportedEncoding { .. } => {
@@ -143,20 +161,21 @@ impl GatewayError {
             | GatewayError::Decompress { .. }
             | GatewayError::Decode(_)
             | GatewayError::Invalid(_)
-            | GatewayError::Encode(_)
+            | GatewayError::Store(StoreError::Invalid(_))
             | GatewayError::BodyRead(_) => StatusCode::BAD_REQUEST,
             GatewayError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             GatewayError::StoreTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::Store(StoreError::Overloaded { .. } | StoreError::Closed) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            GatewayError::Store(StoreError::Failed(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            GatewayError::Store(_) | GatewayError::Service(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// The `outcome` label of `pushgate_pushes_total` for this error.
     pub fn outcome(&self) -> &'static str {
         match self {
+            GatewayError::NotFound { .. } => "not_found",
             GatewayError::MethodNotAllowed { .. } => "method_not_allowed",
             GatewayError::PayloadTooLarge { .. } => "too_large",
             GatewayError::UnsupportedMediaType(_) | GatewayError::UnsupportedEncoding { .. } => {
@@ -166,19 +185,21 @@ impl GatewayError {
             | GatewayError::Decompress { .. }
             | GatewayError::Decode(_)
             | GatewayError::Invalid(_)
-            | GatewayError::Encode(_)
+            | GatewayError::Store(StoreError::Invalid(_))
             | GatewayError::BodyRead(_) => "bad_request",
             GatewayError::BodyTimeout { .. } => "body_timeout",
             GatewayError::StoreTimeout { .. } => "store_timeout",
             GatewayError::Store(StoreError::Overloaded { .. } | StoreError::Closed) => {
                 "store_unavailable"
             }
-            GatewayError::Store(StoreError::Failed(_)) => "store_failed",
+            GatewayError::Store(_) | GatewayError::Service(_) => "store_failed",
         }
     }
 
-    /// Every value [`outcome`](GatewayError::outcome) can return.
-    pub const OUTCOMES: [&'static str; 9] = [
+    /// Every value [`outcome`](GatewayError::outcome) can return, and
+    /// `stored`.
+    pub const OUTCOMES: [&'static str; 10] = [
+        "not_found",
         "method_not_allowed",
         "too_large",
         "unsupported_media_type",
@@ -193,6 +214,10 @@ impl GatewayError {
     /// The answer to the client: [`status`](GatewayError::status), `Allow`
     /// on 405, `Retry-After` (whole seconds, rounded up) on an overloaded
     /// store, and the error's text on one line as a `text/plain` body.
+    ///
+    /// This is the function a stack of the gateway's layers around a
+    /// service of one's own needs at its top (or use
+    /// [`Respond`](super::respond::Respond), which calls it).
     pub fn into_response(self) -> Response<GatewayBody> {
         let mut line = self.to_string();
         // One line, whatever a store or decoder put in its message.
@@ -220,6 +245,43 @@ impl GatewayError {
             _ => {}
         }
         response
+    }
+
+    /// The error of the service a push is handed to, as tower's middleware
+    /// leaves it: a [`StoreError`] or `GatewayError` is taken back as it
+    /// was; tower's `LoadShed` refusal and a closed `Buffer` are an
+    /// unavailable store (503), tower's `Timeout` a slow one (504, with the
+    /// duration unknown: zero); anything else is
+    /// [`Service`](GatewayError::Service) (500).
+    ///
+    /// ```
+    /// use pushgate::gateway::GatewayError;
+    /// use pushgate::BoxError;
+    ///
+    /// let shed: BoxError = tower::load_shed::error::Overloaded::new().into();
+    /// assert_eq!(GatewayError::from_service_error(shed).status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    /// ```
+    pub fn from_service_error(error: impl Into<BoxError>) -> GatewayError {
+        let error = error.into();
+        let error = match error.downcast::<StoreError>() {
+            Ok(store) => return GatewayError::Store(*store),
+            Err(other) => other,
+        };
+        let error = match error.downcast::<GatewayError>() {
+            Ok(own) => return *own,
+            Err(other) => other,
+        };
+        if error.is::<tower::load_shed::error::Overloaded>() {
+            GatewayError::Store(StoreError::Overloaded { retry_after: None })
+        } else if error.is::<tower::buffer::error::Closed>() {
+            GatewayError::Store(StoreError::Closed)
+        } else if error.is::<tower::timeout::error::Elapsed>() {
+            GatewayError::StoreTimeout {
+                timeout: Duration::ZERO,
+            }
+        } else {
+            GatewayError::Service(error)
+        }
     }
 
     /// The error an HTTP body failed with: a `GatewayError` from one of the
@@ -294,11 +356,49 @@ mod tests {
     }
 
     #[test]
+    fn service_errors_map_to_what_they_mean() {
+        use tower::load_shed::error::Overloaded;
+        let cases: Vec<(BoxError, StatusCode)> = vec![
+            (
+                Box::new(StoreError::Closed),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                Box::new(StoreError::invalid("clash")),
+                StatusCode::BAD_REQUEST,
+            ),
+            (Box::new(Overloaded::new()), StatusCode::SERVICE_UNAVAILABLE),
+            (
+                Box::new(tower::timeout::error::Elapsed::new()),
+                StatusCode::GATEWAY_TIMEOUT,
+            ),
+            (
+                Box::new(GatewayError::NotFound { path: "/x".into() }),
+                StatusCode::NOT_FOUND,
+            ),
+            ("disk on fire".into(), StatusCode::INTERNAL_SERVER_ERROR),
+        ];
+        for (error, status) in cases {
+            let text = error.to_string();
+            assert_eq!(
+                GatewayError::from_service_error(error).status(),
+                status,
+                "{text}"
+            );
+        }
+        assert_eq!(
+            GatewayError::from_service_error("disk on fire").to_string(),
+            "store service failed: disk on fire"
+        );
+    }
+
+    #[test]
     fn every_outcome_is_listed() {
         let errors = [
+            GatewayError::NotFound { path: "/".into() },
             GatewayError::MethodNotAllowed {
-                method: Method::DELETE,
-                allow: "POST, PUT",
+                method: Method::PATCH,
+                allow: "POST, PUT, DELETE",
             },
             GatewayError::PayloadTooLarge {
                 limit: 1,
@@ -316,6 +416,8 @@ mod tests {
             },
             GatewayError::Store(StoreError::Closed),
             GatewayError::Store(StoreError::failed("x")),
+            GatewayError::Store(StoreError::invalid("x")),
+            GatewayError::Service("x".into()),
         ];
         for e in errors {
             assert!(GatewayError::OUTCOMES.contains(&e.outcome()), "{e}");

@@ -1,4 +1,4 @@
-//! [`ResponseFuture`]: the future of the stages that either refuse a request
+//! [`StageFuture`]: the future of the stages that either refuse a request
 //! at once or hand it on unchanged.
 
 use std::future::Future;
@@ -12,11 +12,11 @@ use super::GatewayError;
 pin_project! {
     /// The inner service's future, or an error found before calling it.
     ///
-    /// The future of [`Limit`](super::limit::Limit),
+    /// The future of [`BodyLimit`](super::body_limit::BodyLimit),
     /// [`Decompress`](super::decompress::Decompress),
     /// [`Validate`](super::validate::Validate) and
     /// [`Transform`](super::transform::Transform).
-    pub struct ResponseFuture<F> {
+    pub struct StageFuture<F> {
         #[pin]
         kind: Kind<F>,
     }
@@ -30,21 +30,21 @@ pin_project! {
     }
 }
 
-impl<F> ResponseFuture<F> {
-    pub(crate) fn inner(future: F) -> ResponseFuture<F> {
-        ResponseFuture {
+impl<F> StageFuture<F> {
+    pub(crate) fn inner(future: F) -> StageFuture<F> {
+        StageFuture {
             kind: Kind::Inner { future },
         }
     }
 
-    pub(crate) fn error(error: GatewayError) -> ResponseFuture<F> {
-        ResponseFuture {
+    pub(crate) fn error(error: GatewayError) -> StageFuture<F> {
+        StageFuture {
             kind: Kind::Error { error: Some(error) },
         }
     }
 }
 
-impl<F, T> Future for ResponseFuture<F>
+impl<F, T> Future for StageFuture<F>
 where
     F: Future<Output = Result<T, GatewayError>>,
 {
@@ -55,14 +55,14 @@ where
             KindProj::Inner { future } => future.poll(cx),
             KindProj::Error { error } => match error.take() {
                 Some(e) => Poll::Ready(Err(e)),
-                None => panic!("ResponseFuture polled after completion"),
+                None => panic!("StageFuture polled after completion"),
             },
         }
     }
 }
 
-impl<F> std::fmt::Debug for ResponseFuture<F> {
+impl<F> std::fmt::Debug for StageFuture<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+        f.debug_struct("StageFuture").finish_non_exhaustive()
     }
 }

@@ -6,12 +6,23 @@
 //! | `pushgate_pushes_total{outcome}` | counter | pushes answered, by outcome: `stored`, `bad_request`, `too_large`, `unsupported_media_type`, `method_not_allowed`, `body_timeout`, `store_timeout`, `store_unavailable`, `store_failed` |
 //! | `pushgate_received_bytes_total` | counter | request body bytes read, as sent (before decompression), over all pushes |
 //! | `pushgate_push_duration_seconds` | histogram | time from receiving a push request to answering it |
+//!
+//! [`RegistryService`] serves a registry (the gateway's, from
+//! [`PushGateway::registry_service`](super::PushGateway::registry_service))
+//! in the Prometheus text format, to mount on `GET /metrics` beside the
+//! gateway.
 
+use std::convert::Infallible;
+use std::future::{ready, Ready};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use http::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode};
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
+use tower::Service;
 
-use super::GatewayError;
+use super::{GatewayBody, GatewayError};
 
 /// The gateway's metrics; clones share them.
 #[derive(Clone, Debug)]
@@ -90,6 +101,104 @@ impl Default for GatewayMetrics {
     }
 }
 
+/// Serves a [`Registry`] in the Prometheus text format 0.0.4: `GET` and
+/// `HEAD` on any path; other methods get 405. Clones share the registry.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use http_body_util::BodyExt;
+/// use pushgate::gateway::metrics::RegistryService;
+/// use tower::ServiceExt;
+///
+/// let registry = prometheus::Registry::new();
+/// let up = prometheus::IntGauge::new("up", "Up.").unwrap();
+/// registry.register(Box::new(up.clone())).unwrap();
+/// up.set(1);
+/// let response = RegistryService::new(registry)
+///     .oneshot(http::Request::get("/metrics").body(()).unwrap())
+///     .await
+///     .unwrap();
+/// let body = response.into_body().collect().await.unwrap().to_bytes();
+/// assert!(body.ends_with(b"up 1\n"));
+/// # });
+/// ```
+#[derive(Clone, Debug)]
+pub struct RegistryService {
+    registry: Registry,
+}
+
+impl RegistryService {
+    /// Serves `registry`.
+    pub fn new(registry: Registry) -> RegistryService {
+        RegistryService { registry }
+    }
+
+    /// The registry served.
+    pub fn get_ref(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The exposition of the registry now.
+    fn exposition(&self) -> Response<GatewayBody> {
+        let mut text = String::new();
+        let encoded =
+            prometheus::TextEncoder::new().encode_utf8(&self.registry.gather(), &mut text);
+        match encoded {
+            Ok(()) => {
+                let mut response = Response::new(GatewayBody::from(text));
+                response.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static(prometheus::TEXT_FORMAT),
+                );
+                response
+            }
+            // A collector that cannot be written is a bug in it, not the
+            // scraper's fault.
+            Err(e) => plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot expose metrics: {e}\n"),
+            ),
+        }
+    }
+}
+
+/// A one-line `text/plain` answer.
+fn plain(status: StatusCode, text: String) -> Response<GatewayBody> {
+    let mut response = Response::new(GatewayBody::from(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+impl<B> Service<Request<B>> for RegistryService {
+    type Response = Response<GatewayBody>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<GatewayBody>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let response = match *req.method() {
+            Method::GET => self.exposition(),
+            Method::HEAD => self.exposition().map(|_| GatewayBody::empty()),
+            _ => {
+                let text = format!("method {} not allowed: scrape with GET\n", req.method());
+                let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, text);
+                response
+                    .headers_mut()
+                    .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+                response
+            }
+        };
+        ready(Ok(response))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +242,49 @@ mod tests {
         );
         // Twice in one registry is refused.
         assert!(GatewayMetrics::new().register(&registry).is_err());
+    }
+
+    #[tokio::test]
+    async fn the_registry_service_serves_text_and_refuses_posts() {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+
+        let registry = Registry::new();
+        GatewayMetrics::new().register(&registry).unwrap();
+        let service = RegistryService::new(registry);
+        let get = service
+            .clone()
+            .oneshot(Request::get("/metrics").body(()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(get.status(), StatusCode::OK);
+        assert_eq!(get.headers()[CONTENT_TYPE], prometheus::TEXT_FORMAT);
+        let text = get.into_body().collect().await.unwrap().to_bytes();
+        let text = std::str::from_utf8(&text).unwrap();
+        assert!(
+            text.contains("pushgate_pushes_total{outcome=\"stored\"} 0\n"),
+            "{text}"
+        );
+
+        let head = service
+            .clone()
+            .oneshot(Request::head("/metrics").body(()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(head.status(), StatusCode::OK);
+        assert!(head
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .is_empty());
+
+        let post = service
+            .oneshot(Request::post("/metrics").body(()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(post.headers()[ALLOW], "GET, HEAD");
     }
 }

@@ -1,24 +1,31 @@
 //! The push gateway: a tower service that receives pushed metrics and
 //! stores them, built from layers that each do one thing.
 //!
-//! [`PushGateway`] is the assembled service, the seed's
-//! `telemetry.PushGateway` as tower middleware. It answers `POST` and `PUT`
-//! by running the request through these stages, outermost first:
+//! [`PushGateway`] is the assembled service, InfluxDB telemetry's
+//! `PushGateway` as tower middleware. It answers `POST`, `PUT` and `DELETE`
+//! on push paths by running the request through these stages, outermost
+//! first:
 //!
 //! | stage | module | refuses with |
 //! | --- | --- | --- |
-//! | whole-request deadline | [`timeout`] | 408 body not in, 504 store too slow |
-//! | body size limit | [`limit`] | 413 |
+//! | answer, log, count | [`respond`] | — |
+//! | whole-request deadline | [`deadline`] | 408 body not in, 504 store too slow |
+//! | body size limit | [`body_limit`] | 413 |
 //! | `Content-Encoding` | [`decompress`] | 415 unknown, 413 too large decompressed, 400 corrupt |
-//! | `Content-Type`, path, body → [`Push`] | [`decode`] (with [`grouping`]) | 405, 415, 400 |
-//! | rules of pushed metrics | [`validate`] | 400 |
+//! | method, path, `Content-Type`, body → [`Push`] | [`decode`] | 405, 404 not a push path, 400 bad grouping key, 415, 400 |
+//! | [rules of pushed metrics](crate::validate) | [`validate`] | 400 |
 //! | grouping labels, transformers | [`transform`] | — |
-//! | encode, [`Store::write_message`] | [`sink`] | 400 unencodable, 500/503 from the store |
+//! | hand to the store | [`handoff`] | 400/500/503 from the store |
 //!
-//! and answers `202 Accepted` once the store has the message. `GET` and
-//! `HEAD` are redirected (`303 See Other`) to the configured info URL (the
-//! seed redirects to a page that says what is collected), or refused with
-//! 405 when there is none; other methods get 405 with `Allow`.
+//! and answers `202 Accepted` once the store has the push. A push path is
+//! `/metrics/job/<job>{/<label>/<value>}` after whatever the gateway is
+//! mounted under (see [`grouping`](crate::grouping)); any other path is
+//! 404 and never reaches the store. `DELETE` reaches the store as a push of
+//! no families with [`PushMethod::Delete`](crate::grouping::PushMethod), and
+//! is answered 202 as the Pushgateway answers it. `GET` and `HEAD` are
+//! redirected (`303 See Other`) to the configured info URL (InfluxDB
+//! telemetry's gateway redirects to a page that says what is collected), or
+//! refused with 405 when there is none; other methods get 405 with `Allow`.
 //!
 //! A 2xx means stored; anything else means nothing was stored: no push is
 //! truncated or stored in part. Every refusal is one [`GatewayError`],
@@ -28,11 +35,13 @@
 //! [`metrics`]).
 //!
 //! Every layer is public and usable on its own; the HTTP-level ones take
-//! any `http_body::Body`, the inner ones are `tower::Service<Push>`.
+//! any `http_body::Body`, the inner ones are `tower::Service<Push>`. The
+//! store is any `tower::Service<Push>` ([`PushGateway::service_builder`]),
+//! so tower's `ConcurrencyLimit`, `LoadShed`, `Buffer` and `Retry` can sit
+//! in front of it: the gateway asks the whole stack for readiness.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! use http_body_util::BodyExt;
 //! use pushgate::gateway::{GatewayBody, PushGateway};
 //! use pushgate::store::MemoryStore;
 //! use tower::ServiceExt;
@@ -46,66 +55,70 @@
 //! let response = gateway.oneshot(request).await.unwrap();
 //! assert_eq!(response.status(), http::StatusCode::ACCEPTED);
 //!
-//! // Stored as Prometheus text, with the grouping labels and a timestamp.
-//! let message = &store.messages()[0];
-//! let text = std::str::from_utf8(&message.data).unwrap();
-//! assert!(text.starts_with("# TYPE backup_last_success_seconds gauge\n\
-//!                           backup_last_success_seconds{instance=\"db1\",job=\"backup\"} 1.7e+09 "));
-//! assert_eq!(message.grouping[0].value(), "backup");
+//! // Stored decoded, with the grouping labels and a receive timestamp.
+//! let push = &store.pushes()[0];
+//! let metric = &push.families[0].metric[0];
+//! assert_eq!(push.grouping[0].value(), "backup");
+//! assert_eq!(metric.label[0].value(), "db1");
+//! assert_eq!(metric.label[1].value(), "backup");
+//! assert!(metric.timestamp_ms.is_some());
 //! # });
 //! ```
 //!
-//! With a server: hyper's `serve_connection` through
+//! With a server: pushgate's [`Server`](crate::server::Server), hyper's
+//! `serve_connection` through
 //! `hyper_util::service::TowerToHyperService::new(gateway)`, or axum's
-//! `Router::route_service("/metrics/job/{*grouping}", gateway)` (tonic: the
-//! same axum router, as `tonic::service::Routes::from(router)`). Insert a
-//! [`PeerAddr`] into each request for the peer to show in logs.
+//! `Router::route_service("/metrics/job/{*grouping}", gateway)` or
+//! `nest_service("/ingest", gateway)` (tonic: the same axum router, as
+//! `tonic::service::Routes::from(router)`). [`PeerAddrLayer`] fills in the
+//! client's address from axum's `ConnectInfo`.
 
+pub mod body_limit;
+pub mod deadline;
 pub mod decode;
 pub mod decompress;
 mod error;
 pub mod future;
-pub mod grouping;
-pub mod limit;
+pub mod handoff;
 pub mod metrics;
-mod push;
-pub mod sink;
-pub mod timeout;
+mod peer;
+pub mod respond;
 pub mod transform;
 pub mod validate;
 
 use std::convert::Infallible;
 use std::fmt;
-use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE, LOCATION};
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
-use pin_project_lite::pin_project;
 use prometheus::Registry;
 use tower::{Service, ServiceBuilder};
 
 pub use self::error::{GatewayError, TooLarge};
-pub use self::push::{PeerAddr, Push, Stored};
-pub use self::sink::Encoder;
+pub use self::handoff::Stored;
+pub use self::peer::{PeerAddr, PeerAddrLayer, SetPeerAddr};
+pub use crate::store::Push;
 
+use self::body_limit::{BodyLimit, BodyLimitLayer};
+use self::deadline::{Deadline, DeadlineLayer};
 use self::decode::{Decode, DecodeLayer};
 use self::decompress::{Decompress, DecompressLayer};
-use self::limit::{Limit, LimitLayer};
-use self::metrics::GatewayMetrics;
-use self::sink::Sink;
-use self::timeout::{Timeout, TimeoutLayer};
+use self::handoff::Handoff;
+use self::metrics::{GatewayMetrics, RegistryService};
+use self::respond::{Counted, Respond, RespondFuture, RespondLayer};
 use self::transform::{Transform, TransformLayer};
 use self::validate::{Validate, ValidateLayer};
-use crate::store::{BoxError, PushMethod, Store};
-use crate::transform::Transformer;
+use crate::grouping::PushMethod;
+use crate::store::{Store, StoreService};
+use crate::transform::{AddTimestamps, Transformer};
+use crate::BoxError;
 
 /// The body of every gateway response: a few bytes of text, all at once.
 #[derive(Clone, Debug, Default)]
@@ -162,29 +175,31 @@ impl Body for GatewayBody {
     }
 }
 
-/// The stages behind [`PushGateway`], outermost first.
-type Stack<S> = Timeout<Limit<Decompress<Decode<Validate<Transform<Sink<S>>>>>>>;
+/// The stages behind [`PushGateway`], outermost first, around the store
+/// service `S`.
+type Stack<S> = Deadline<BodyLimit<Decompress<Decode<Validate<Transform<Handoff<S>>>>>>>;
 
 /// The push gateway: every stage of this module behind one `Clone`,
 /// infallible service of `http::Request<B>` for any body type `B`.
 ///
-/// Build one with [`PushGateway::builder`]; see the [module](self) docs.
+/// Build one with [`PushGateway::builder`] (a [`Store`]) or
+/// [`PushGateway::service_builder`] (any `tower::Service<Push>`); see the
+/// [module](self) docs.
 pub struct PushGateway<S> {
-    stack: Stack<S>,
+    inner: Respond<Stack<S>>,
     shared: Arc<Shared>,
 }
 
 struct Shared {
-    metrics: GatewayMetrics,
     registry: Registry,
     info_url: Option<HeaderValue>,
     allow: &'static str,
 }
 
-impl<S> Clone for PushGateway<S> {
+impl<S: Clone> Clone for PushGateway<S> {
     fn clone(&self) -> PushGateway<S> {
         PushGateway {
-            stack: self.stack.clone(),
+            inner: self.inner.clone(),
             shared: self.shared.clone(),
         }
     }
@@ -198,38 +213,109 @@ impl<S> fmt::Debug for PushGateway<S> {
     }
 }
 
-impl<S: Store> PushGateway<S> {
-    /// A builder of a gateway that stores into `store` (the seed's
-    /// `NewPushGateway(log, store, xforms...)`; logging goes through
-    /// `tracing`).
-    pub fn builder(store: S) -> Builder<S> {
-        Builder {
-            store,
-            transformers: Vec::new(),
-            encoder: Encoder::default(),
-            timeout: crate::DEFAULT_TIMEOUT,
-            max_bytes: crate::DEFAULT_MAX_BYTES,
-            info_url: None,
-            registry: None,
-        }
+impl<S: Store> PushGateway<StoreService<S>> {
+    /// A builder of a gateway that stores into `store` (InfluxDB
+    /// telemetry's `NewPushGateway(log, store, xforms...)`; logging goes
+    /// through `tracing`).
+    pub fn builder(store: S) -> Builder<StoreService<S>> {
+        PushGateway::service_builder(StoreService::new(store))
     }
 }
 
 impl<S> PushGateway<S> {
-    /// The registry holding the gateway's own metrics (see [`metrics`]), for
-    /// serving on `GET /metrics`.
+    /// A builder of a gateway that hands each push to `service`: a store
+    /// behind tower's middleware, or any `tower::Service<Push>` whose
+    /// errors are [`StoreError`](crate::store::StoreError)s or convert as
+    /// [`GatewayError::from_service_error`] says.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use pushgate::gateway::{GatewayBody, PushGateway};
+    /// use pushgate::store::{MemoryStore, StoreService};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    ///
+    /// // At most 4 writes at once; past that, 503 rather than a queue.
+    /// let store = ServiceBuilder::new()
+    ///     .load_shed()
+    ///     .concurrency_limit(4)
+    ///     .service(StoreService::new(MemoryStore::new()));
+    /// let gateway = PushGateway::service_builder(store).build().unwrap();
+    /// let push = http::Request::post("/metrics/job/j").body(GatewayBody::from("up 1\n")).unwrap();
+    /// assert_eq!(gateway.oneshot(push).await.unwrap().status(), http::StatusCode::ACCEPTED);
+    /// # });
+    /// ```
+    pub fn service_builder(service: S) -> Builder<S> {
+        Builder {
+            service,
+            transformers: Vec::new(),
+            receive_timestamps: true,
+            timeout: crate::DEFAULT_TIMEOUT,
+            max_bytes: crate::DEFAULT_MAX_BYTES,
+            prefix: crate::grouping::DEFAULT_PREFIX.into(),
+            info_url: None,
+            registry: None,
+        }
+    }
+
+    /// The registry holding the gateway's own metrics (see [`metrics`]).
     pub fn registry(&self) -> &Registry {
         &self.shared.registry
     }
+
+    /// A service that serves the gateway's own metrics in the Prometheus
+    /// text format, for `GET /metrics` beside the gateway.
+    ///
+    /// ```
+    /// use pushgate::gateway::PushGateway;
+    /// use pushgate::store::MemoryStore;
+    ///
+    /// let gateway = PushGateway::builder(MemoryStore::new()).build().unwrap();
+    /// let app: axum::Router = axum::Router::new()
+    ///     .route_service("/metrics", gateway.registry_service())
+    ///     .route_service("/metrics/job/{*key}", gateway);
+    /// # let _ = app;
+    /// ```
+    pub fn registry_service(&self) -> RegistryService {
+        RegistryService::new(self.shared.registry.clone())
+    }
+
+    /// The service pushes are handed to.
+    pub fn get_ref(&self) -> &S {
+        self.inner
+            .get_ref()
+            .get_ref()
+            .get_ref()
+            .get_ref()
+            .get_ref()
+            .get_ref()
+            .get_ref()
+            .get_ref()
+    }
+
+    /// The service pushes are handed to, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        self.inner
+            .get_mut()
+            .get_mut()
+            .get_mut()
+            .get_mut()
+            .get_mut()
+            .get_mut()
+            .get_mut()
+            .get_mut()
+    }
 }
 
-/// Configures a [`PushGateway`]; from [`PushGateway::builder`].
+/// Configures a [`PushGateway`]; from [`PushGateway::builder`] or
+/// [`PushGateway::service_builder`].
+#[must_use]
 pub struct Builder<S> {
-    store: S,
+    service: S,
     transformers: Vec<Box<dyn Transformer>>,
-    encoder: Encoder,
+    receive_timestamps: bool,
     timeout: Duration,
     max_bytes: usize,
+    prefix: String,
     info_url: Option<Uri>,
     registry: Option<Registry>,
 }
@@ -238,9 +324,10 @@ impl<S> fmt::Debug for Builder<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
             .field("transformers", &self.transformers.len())
-            .field("encoder", &self.encoder)
+            .field("receive_timestamps", &self.receive_timestamps)
             .field("timeout", &self.timeout)
             .field("max_bytes", &self.max_bytes)
+            .field("prefix", &self.prefix)
             .field("info_url", &self.info_url)
             .finish_non_exhaustive()
     }
@@ -251,18 +338,19 @@ impl<S> fmt::Debug for Builder<S> {
 #[error("registering the gateway's metrics: {0}")]
 pub struct BuildError(#[from] prometheus::Error);
 
-impl<S: Store> Builder<S> {
-    /// Adds a transformer, run after those added before. With none,
-    /// [`AddTimestamps`](crate::transform::AddTimestamps) runs, as in the
-    /// seed.
+impl<S> Builder<S> {
+    /// Adds a transformer, run after those added before and before the
+    /// receive timestamps.
     pub fn transformer(mut self, transformer: impl Transformer + 'static) -> Builder<S> {
         self.transformers.push(Box::new(transformer));
         self
     }
 
-    /// The format messages are stored in; Prometheus text by default.
-    pub fn encoder(mut self, encoder: Encoder) -> Builder<S> {
-        self.encoder = encoder;
+    /// Whether every metric is stamped with the time of receipt
+    /// ([`AddTimestamps`], InfluxDB telemetry's default), after the
+    /// transformers; on by default.
+    pub fn receive_timestamps(mut self, on: bool) -> Builder<S> {
+        self.receive_timestamps = on;
         self
     }
 
@@ -277,6 +365,14 @@ impl<S: Store> Builder<S> {
     /// [`crate::DEFAULT_MAX_BYTES`] by default.
     pub fn max_bytes(mut self, max_bytes: usize) -> Builder<S> {
         self.max_bytes = max_bytes;
+        self
+    }
+
+    /// What comes before `/job/<job>` in push paths: `/metrics` by
+    /// default, as the Pushgateway's (see
+    /// [`grouping::parse_with_prefix`](crate::grouping::parse_with_prefix)).
+    pub fn path_prefix(mut self, prefix: impl Into<String>) -> Builder<S> {
+        self.prefix = prefix.into();
         self
     }
 
@@ -306,22 +402,26 @@ impl<S: Store> Builder<S> {
                 .expect("a URI is a valid header value (visible ASCII)")
         });
         let allow = if info_url.is_some() {
-            "POST, PUT, GET, HEAD"
+            "POST, PUT, DELETE, GET, HEAD"
         } else {
-            "POST, PUT"
+            decode::ALLOW
         };
-        let stack = ServiceBuilder::new()
-            .layer(TimeoutLayer::new(self.timeout))
-            .layer(LimitLayer::new(self.max_bytes))
+        let mut transformers = self.transformers;
+        if self.receive_timestamps {
+            transformers.push(Box::new(AddTimestamps::new()));
+        }
+        let inner = ServiceBuilder::new()
+            .layer(RespondLayer::new().metrics(metrics))
+            .layer(DeadlineLayer::new(self.timeout))
+            .layer(BodyLimitLayer::new(self.max_bytes))
             .layer(DecompressLayer::new(self.max_bytes))
-            .layer(DecodeLayer::new(self.max_bytes))
+            .layer(DecodeLayer::new(self.max_bytes).prefix(&self.prefix))
             .layer(ValidateLayer::new())
-            .layer(TransformLayer::new(self.transformers))
-            .service(Sink::new(self.store, self.encoder));
+            .layer(TransformLayer::new(transformers))
+            .service(Handoff::new(self.service));
         Ok(PushGateway {
-            stack,
+            inner,
             shared: Arc::new(Shared {
-                metrics,
                 registry,
                 info_url,
                 allow,
@@ -332,58 +432,38 @@ impl<S: Store> Builder<S> {
 
 impl<S, B> Service<Request<B>> for PushGateway<S>
 where
-    S: Store,
+    S: Service<Push> + Clone,
+    S::Error: Into<BoxError>,
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
     type Response = Response<GatewayBody>;
     type Error = Infallible;
-    type Future = ResponseFuture<<Stack<S> as Service<Request<Counted<B>>>>::Future>;
+    type Future = RespondFuture<<Stack<S> as Service<Request<Counted<B>>>>::Future>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // Every stage is always ready: the sink is, the others ask it.
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Down the whole stack to the store: backpressure and load
+        // shedding in front of a store work through here.
+        Service::<Request<B>>::poll_ready(&mut self.inner, cx)
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let shared = self.shared.clone();
-        let peer = req.extensions().get::<PeerAddr>().map(|p| p.0);
         let method = req.method();
-        if PushMethod::from_http(method).is_none() {
-            if method == Method::GET || method == Method::HEAD {
-                if let Some(url) = &shared.info_url {
-                    return ResponseFuture::ready(see_other(url, method == Method::HEAD));
-                }
+        if PushMethod::from_http(method).is_some() {
+            return self.inner.call(req);
+        }
+        if method == Method::GET || method == Method::HEAD {
+            if let Some(url) = &self.shared.info_url {
+                return RespondFuture::ready(see_other(url, method == Method::HEAD));
             }
-            let error = GatewayError::MethodNotAllowed {
-                method: method.clone(),
-                allow: shared.allow,
-            };
-            let record = Record {
-                start: Instant::now(),
-                peer,
-                read: None,
-                shared,
-            };
-            return ResponseFuture::ready(record.finish(Err(error)));
         }
-        let read = Arc::new(AtomicU64::new(0));
-        let req = req.map(|inner| Counted {
-            inner,
-            read: read.clone(),
-        });
-        ResponseFuture {
-            kind: Kind::Push {
-                future: self.stack.call(req),
-                record: Some(Record {
-                    start: Instant::now(),
-                    peer,
-                    read: Some(read),
-                    shared,
-                }),
-            },
-        }
+        let error = GatewayError::MethodNotAllowed {
+            method: method.clone(),
+            allow: self.shared.allow,
+        };
+        let peer = req.extensions().get::<PeerAddr>().map(|p| p.0);
+        RespondFuture::ready(self.inner.refuse(error, peer))
     }
 }
 
@@ -404,155 +484,4 @@ fn see_other(url: &HeaderValue, head: bool) -> Response<GatewayBody> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
-}
-
-/// What is needed to log and count a push once it is answered.
-struct Record {
-    start: Instant,
-    peer: Option<std::net::SocketAddr>,
-    read: Option<Arc<AtomicU64>>,
-    shared: Arc<Shared>,
-}
-
-impl Record {
-    fn finish(self, result: Result<Stored, GatewayError>) -> Response<GatewayBody> {
-        let elapsed = self.start.elapsed();
-        let bytes = self.read.map_or(0, |r| r.load(Ordering::Relaxed));
-        let peer = self.peer.map(tracing::field::display);
-        match result {
-            Ok(stored) => {
-                self.shared.metrics.record("stored", bytes, elapsed);
-                tracing::debug!(
-                    target: "pushgate::gateway",
-                    peer,
-                    bytes,
-                    families = stored.families,
-                    series = stored.series,
-                    stored_bytes = stored.bytes,
-                    "push stored"
-                );
-                let body = format!(
-                    "stored {} families, {} series\n",
-                    stored.families, stored.series
-                );
-                let mut response = Response::new(GatewayBody::from(body));
-                *response.status_mut() = StatusCode::ACCEPTED;
-                response.headers_mut().insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; charset=utf-8"),
-                );
-                response
-            }
-            Err(error) => {
-                self.shared.metrics.record(error.outcome(), bytes, elapsed);
-                let status = error.status().as_u16();
-                if status >= 500 {
-                    tracing::warn!(target: "pushgate::gateway", peer, bytes, status, reason = %error, "push refused");
-                } else {
-                    tracing::info!(target: "pushgate::gateway", peer, bytes, status, reason = %error, "push refused");
-                }
-                error.into_response()
-            }
-        }
-    }
-}
-
-pin_project! {
-    /// The future of [`PushGateway`].
-    pub struct ResponseFuture<F> {
-        #[pin]
-        kind: Kind<F>,
-    }
-}
-
-pin_project! {
-    #[project = KindProj]
-    enum Kind<F> {
-        Push {
-            #[pin]
-            future: F,
-            record: Option<Record>,
-        },
-        Ready {
-            response: Option<Response<GatewayBody>>,
-        },
-    }
-}
-
-impl<F> ResponseFuture<F> {
-    fn ready(response: Response<GatewayBody>) -> ResponseFuture<F> {
-        ResponseFuture {
-            kind: Kind::Ready {
-                response: Some(response),
-            },
-        }
-    }
-}
-
-impl<F> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<Stored, GatewayError>>,
-{
-    type Output = Result<Response<GatewayBody>, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let response = match self.project().kind.project() {
-            KindProj::Push { future, record } => {
-                let result = ready!(future.poll(cx));
-                record
-                    .take()
-                    .expect("gateway ResponseFuture polled after completion")
-                    .finish(result)
-            }
-            KindProj::Ready { response } => response
-                .take()
-                .expect("gateway ResponseFuture polled after completion"),
-        };
-        Poll::Ready(Ok(response))
-    }
-}
-
-impl<F> fmt::Debug for ResponseFuture<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("gateway::ResponseFuture")
-            .finish_non_exhaustive()
-    }
-}
-
-pin_project! {
-    /// A request body that counts the bytes read from it, for
-    /// `pushgate_received_bytes_total` and the logs.
-    pub struct Counted<B> {
-        #[pin]
-        inner: B,
-        read: Arc<AtomicU64>,
-    }
-}
-
-impl<B: Body> Body for Counted<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
-        let this = self.project();
-        let frame = ready!(this.inner.poll_frame(cx));
-        if let Some(Ok(f)) = &frame {
-            if let Some(data) = f.data_ref() {
-                this.read
-                    .fetch_add(data.remaining() as u64, Ordering::Relaxed);
-            }
-        }
-        Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
 }

@@ -7,8 +7,13 @@
 //! first label whose name sorts after it, so sorted labels stay sorted.
 //! Unlike the Pushgateway's storage, no empty `instance` label is added.
 //!
-//! With no transformers configured, [`AddTimestamps`] runs, as in the seed's
-//! `NewPushGateway`.
+//! Which transformers run is exactly what the layer is given:
+//! [`TransformLayer::new`] runs the list given, nothing more;
+//! [`TransformLayer::default`] runs [`AddTimestamps`] alone, InfluxDB
+//! telemetry's default. The gateway's builder follows the same rule: its
+//! transformers, then [`AddTimestamps`] unless
+//! [`receive_timestamps(false)`](super::Builder::receive_timestamps) turned
+//! it off.
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,9 +21,10 @@ use std::task::{Context, Poll};
 
 use tower::{Layer, Service};
 
-use super::future::ResponseFuture;
-use super::{GatewayError, Push, Stored};
+use super::future::StageFuture;
+use super::GatewayError;
 use crate::model::{LabelPair, MetricFamily};
+use crate::store::Push;
 use crate::transform::{AddTimestamps, Transformer};
 
 /// The transformers of a gateway, shared between requests.
@@ -30,7 +36,8 @@ pub type Transformers = Arc<[Box<dyn Transformer>]>;
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// use std::sync::{Arc, Mutex};
 /// use pushgate::gateway::transform::TransformLayer;
-/// use pushgate::gateway::{GatewayError, Push, Stored};
+/// use pushgate::gateway::GatewayError;
+/// use pushgate::store::Push;
 /// use pushgate::model::LabelPair;
 /// use pushgate::transform::{AddLabels, Transformer};
 /// use pushgate::{codec, Format};
@@ -40,7 +47,7 @@ pub type Transformers = Arc<[Box<dyn Transformer>]>;
 /// let keep = seen.clone();
 /// let sink = service_fn(move |push: Push| {
 ///     *keep.lock().unwrap() = Some(push.families);
-///     async { Ok::<_, GatewayError>(Stored::default()) }
+///     async { Ok::<_, GatewayError>(()) }
 /// });
 /// let layer = TransformLayer::new([Box::new(AddLabels::new([("env", "prod")])) as Box<dyn Transformer>]);
 /// let families = codec::decode(Format::Text, "up{job=\"x\"} 1\n".into(), &Default::default()).unwrap();
@@ -52,37 +59,31 @@ pub type Transformers = Arc<[Box<dyn Transformer>]>;
 /// # });
 /// ```
 #[derive(Clone)]
+#[must_use]
 pub struct TransformLayer {
     transformers: Transformers,
 }
 
 impl TransformLayer {
-    /// Runs `transformers` in order; with none, [`AddTimestamps`] (the
-    /// seed's default).
+    /// Runs exactly `transformers`, in order; none at all if it is empty
+    /// (then only the grouping key is applied).
     pub fn new<I>(transformers: I) -> TransformLayer
     where
         I: IntoIterator<Item = Box<dyn Transformer>>,
     {
-        let mut list: Vec<Box<dyn Transformer>> = transformers.into_iter().collect();
-        if list.is_empty() {
-            list.push(Box::new(AddTimestamps::new()));
-        }
-        TransformLayer {
-            transformers: list.into(),
-        }
+        TransformLayer::shared(transformers.into_iter().collect())
     }
 
-    /// Runs exactly `transformers`, none at all if it is empty (only the
-    /// grouping key is applied).
-    pub fn exactly(transformers: Transformers) -> TransformLayer {
+    /// Runs exactly `transformers`, shared with whoever else holds them.
+    pub fn shared(transformers: Transformers) -> TransformLayer {
         TransformLayer { transformers }
     }
 }
 
 impl Default for TransformLayer {
-    /// [`AddTimestamps`] only.
+    /// [`AddTimestamps`] only: InfluxDB telemetry's default.
     fn default() -> TransformLayer {
-        TransformLayer::new([])
+        TransformLayer::new([Box::new(AddTimestamps::new()) as Box<dyn Transformer>])
     }
 }
 
@@ -111,6 +112,31 @@ pub struct Transform<S> {
     transformers: Transformers,
 }
 
+impl<S> Transform<S> {
+    /// A layer running exactly `transformers`.
+    pub fn layer<I>(transformers: I) -> TransformLayer
+    where
+        I: IntoIterator<Item = Box<dyn Transformer>>,
+    {
+        TransformLayer::new(transformers)
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, taken out.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
 impl<S: fmt::Debug> fmt::Debug for Transform<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Transform")
@@ -122,11 +148,11 @@ impl<S: fmt::Debug> fmt::Debug for Transform<S> {
 
 impl<S> Service<Push> for Transform<S>
 where
-    S: Service<Push, Response = Stored, Error = GatewayError>,
+    S: Service<Push, Error = GatewayError>,
 {
-    type Response = Stored;
+    type Response = S::Response;
     type Error = GatewayError;
-    type Future = ResponseFuture<S::Future>;
+    type Future = StageFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), GatewayError>> {
         self.inner.poll_ready(cx)
@@ -135,7 +161,7 @@ where
     fn call(&mut self, mut push: Push) -> Self::Future {
         apply_grouping(&mut push.families, &push.grouping);
         self.transformers.transform(&mut push.families);
-        ResponseFuture::inner(self.inner.call(push))
+        StageFuture::inner(self.inner.call(push))
     }
 }
 
@@ -203,8 +229,9 @@ mod tests {
     }
 
     #[test]
-    fn default_is_add_timestamps_and_exactly_empty_is_none() {
+    fn default_is_add_timestamps_and_new_runs_exactly_what_it_is_given() {
         assert_eq!(TransformLayer::default().transformers.len(), 1);
-        assert_eq!(TransformLayer::exactly(Arc::new([])).transformers.len(), 0);
+        assert_eq!(TransformLayer::new([]).transformers.len(), 0);
+        assert_eq!(TransformLayer::shared(Arc::new([])).transformers.len(), 0);
     }
 }

@@ -1,86 +1,27 @@
-//! Layer: reject pushes that break the rules of pushed metrics (HTTP 400).
-//!
-//! A push is refused, whole, when
-//!
-//! * any metric has a timestamp (`pushed metrics must not have timestamp`,
-//!   the seed's `ErrMetricsTimestampPresent`, as the Pushgateway);
-//! * a family name is not a metric name, `[a-zA-Z_:][a-zA-Z0-9_:]*`;
-//! * a label name is not `[a-zA-Z_][a-zA-Z0-9_]*`, or starts with `__`, or
-//!   is `le` on a histogram or `quantile` on a summary (those are the
-//!   bucket and quantile labels of the exposition);
-//! * a label name appears twice in one metric;
-//! * the same family name appears twice, or the same series (family name
-//!   and label set) twice in one family. Label names that are in the
-//!   grouping key are left out of the comparison, since the
-//!   [`Transform`](super::transform::Transform) stage overwrites them with
-//!   the same value on every metric.
+//! Layer: refuse pushes that break the [rules of pushed
+//! metrics](crate::validate) (HTTP 400).
 
 use std::collections::hash_map::RandomState;
-use std::collections::{HashMap, HashSet};
-use std::fmt::{self, Write as _};
-use std::hash::BuildHasher;
 use std::task::{Context, Poll};
 
 use tower::{Layer, Service};
 
-use super::future::ResponseFuture;
-use super::grouping::is_label_name;
-use super::{GatewayError, Push, Stored};
-use crate::model::{LabelPair, Metric, MetricFamily, MetricType};
+use super::future::StageFuture;
+use super::{GatewayError, Push};
+use crate::validate::check;
 
-/// A rule of pushed metrics that a push breaks.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum InvalidPush {
-    /// A metric has a timestamp.
-    #[error("pushed metrics must not have timestamp")]
-    Timestamp,
-    /// A family name is not a metric name.
-    #[error("invalid metric name {name:?}")]
-    MetricName {
-        /// The family name.
-        name: String,
-    },
-    /// A label name is not a label name, or is reserved.
-    #[error("invalid label name {label:?} in metric {metric}")]
-    LabelName {
-        /// The metric, as `name{labels}`.
-        metric: String,
-        /// The label name.
-        label: String,
-    },
-    /// A label name appears twice in one metric.
-    #[error("label {label:?} repeated in metric {metric}")]
-    RepeatedLabel {
-        /// The metric, as `name{labels}`.
-        metric: String,
-        /// The label name.
-        label: String,
-    },
-    /// Two families have the same name.
-    #[error("metric family {name:?} pushed twice")]
-    DuplicateFamily {
-        /// The family name.
-        name: String,
-    },
-    /// Two metrics of a family have the same labels.
-    #[error("series {series} pushed twice")]
-    DuplicateSeries {
-        /// The series, as `name{labels}`.
-        series: String,
-    },
-}
-
-/// Checks every push against the rules above before passing it on.
+/// Checks every push against the [rules](crate::validate) before passing
+/// it on.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// use pushgate::gateway::validate::ValidateLayer;
-/// use pushgate::gateway::{GatewayError, Push, Stored};
+/// use pushgate::gateway::GatewayError;
+/// use pushgate::store::Push;
 /// use pushgate::{codec, Format};
 /// use tower::{service_fn, Layer, ServiceExt};
 ///
-/// let ok = service_fn(|_push: Push| async { Ok::<_, GatewayError>(Stored::default()) });
+/// let ok = service_fn(|_push: Push| async { Ok::<_, GatewayError>(()) });
 /// let body = "up{job=\"a\"} 1 1700000000000\n".into();
 /// let families = codec::decode(Format::Text, body, &Default::default()).unwrap();
 /// let err = ValidateLayer::new().layer(ok).oneshot(Push::new(families, Format::Text)).await.unwrap_err();
@@ -88,6 +29,7 @@ pub enum InvalidPush {
 /// # });
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
+#[must_use]
 pub struct ValidateLayer {
     _private: (),
 }
@@ -121,15 +63,35 @@ impl<S> Validate<S> {
             hasher: RandomState::new(),
         }
     }
+
+    /// A layer of this service.
+    pub fn layer() -> ValidateLayer {
+        ValidateLayer::new()
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, taken out.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
 }
 
 impl<S> Service<Push> for Validate<S>
 where
-    S: Service<Push, Response = Stored, Error = GatewayError>,
+    S: Service<Push, Error = GatewayError>,
 {
-    type Response = Stored;
+    type Response = S::Response;
     type Error = GatewayError;
-    type Future = ResponseFuture<S::Future>;
+    type Future = StageFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), GatewayError>> {
         self.inner.poll_ready(cx)
@@ -137,335 +99,8 @@ where
 
     fn call(&mut self, push: Push) -> Self::Future {
         match check(&push.families, &push.grouping, &self.hasher) {
-            Ok(()) => ResponseFuture::inner(self.inner.call(push)),
-            Err(e) => ResponseFuture::error(GatewayError::Invalid(e)),
+            Ok(()) => StageFuture::inner(self.inner.call(push)),
+            Err(e) => StageFuture::error(GatewayError::Invalid(e)),
         }
-    }
-}
-
-/// Checks `families`, pushed with `grouping`, against the rules of the
-/// module documentation.
-pub fn validate(families: &[MetricFamily], grouping: &[LabelPair]) -> Result<(), InvalidPush> {
-    check(families, grouping, &RandomState::new())
-}
-
-fn check(
-    families: &[MetricFamily],
-    grouping: &[LabelPair],
-    hasher: &RandomState,
-) -> Result<(), InvalidPush> {
-    // Timestamps first: the message the seed and the Pushgateway give.
-    if families
-        .iter()
-        .flat_map(|mf| &mf.metric)
-        .any(|m| m.timestamp_ms.is_some())
-    {
-        return Err(InvalidPush::Timestamp);
-    }
-    let mut names = HashSet::with_capacity_and_hasher(families.len(), hasher.clone());
-    // Reused across families: series hash -> index of its first metric.
-    let mut series: HashMap<u64, usize, _> = HashMap::with_hasher(IdentityHash);
-    let mut sorted: Vec<&str> = Vec::new();
-    for mf in families {
-        let name = mf.name();
-        if !is_metric_name(name) {
-            return Err(InvalidPush::MetricName { name: name.into() });
-        }
-        if !names.insert(name) {
-            return Err(InvalidPush::DuplicateFamily { name: name.into() });
-        }
-        let reserved = match mf.metric_type() {
-            MetricType::Histogram | MetricType::GaugeHistogram => Some("le"),
-            MetricType::Summary => Some("quantile"),
-            _ => None,
-        };
-        series.clear();
-        for (i, m) in mf.metric.iter().enumerate() {
-            // The sum of the labels' hashes does not depend on their order.
-            let mut hash = 0u64;
-            for l in &m.label {
-                let label = l.name();
-                if !is_label_name(label) || label.starts_with("__") || Some(label) == reserved {
-                    return Err(InvalidPush::LabelName {
-                        metric: describe(name, m),
-                        label: label.into(),
-                    });
-                }
-                if !grouping.iter().any(|g| g.name() == label) {
-                    hash = hash.wrapping_add(hasher.hash_one((label, l.value())));
-                }
-            }
-            if let Some(label) = repeated_name(&m.label, &mut sorted) {
-                return Err(InvalidPush::RepeatedLabel {
-                    metric: describe(name, m),
-                    label: label.into(),
-                });
-            }
-            if let Some(&first) = series.get(&hash) {
-                if same_series(&mf.metric[first], m, grouping) {
-                    return Err(InvalidPush::DuplicateSeries {
-                        series: describe(name, m),
-                    });
-                }
-                // A hash collision of different series: compare against
-                // every earlier metric, which is rare enough to be slow.
-                if mf.metric[..i]
-                    .iter()
-                    .any(|earlier| same_series(earlier, m, grouping))
-                {
-                    return Err(InvalidPush::DuplicateSeries {
-                        series: describe(name, m),
-                    });
-                }
-            } else {
-                series.insert(hash, i);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A label name that appears twice in `labels`, if any: pairwise for a
-/// few labels, by sorting (in `scratch`) for many.
-fn repeated_name<'a>(labels: &'a [LabelPair], scratch: &mut Vec<&'a str>) -> Option<&'a str> {
-    if labels.len() <= 8 {
-        return labels.iter().enumerate().find_map(|(j, l)| {
-            labels[..j]
-                .iter()
-                .any(|earlier| earlier.name() == l.name())
-                .then(|| l.name())
-        });
-    }
-    scratch.clear();
-    scratch.extend(labels.iter().map(LabelPair::name));
-    scratch.sort_unstable();
-    scratch.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
-}
-
-/// Whether two metrics (each with distinct label names) have the same
-/// labels, leaving out those in the grouping key.
-fn same_series(a: &Metric, b: &Metric, grouping: &[LabelPair]) -> bool {
-    let kept = |l: &&LabelPair| !grouping.iter().any(|g| g.name() == l.name());
-    a.label.iter().filter(kept).count() == b.label.iter().filter(kept).count()
-        && a.label.iter().filter(kept).all(|la| {
-            b.label
-                .iter()
-                .any(|lb| lb.name() == la.name() && lb.value() == la.value())
-        })
-}
-
-/// Whether `name` is a metric name, `[a-zA-Z_:][a-zA-Z0-9_:]*`.
-fn is_metric_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b'a'..=b'z' | b'A'..=b'Z' | b'_' | b':'))
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
-}
-
-/// `name{a="1",b="2"}`, for messages.
-fn describe(name: &str, m: &Metric) -> String {
-    let mut s = String::with_capacity(name.len() + 2);
-    s.push_str(name);
-    s.push('{');
-    for (i, l) in m.label.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        let _ = write!(s, "{}={:?}", l.name(), l.value());
-    }
-    s.push('}');
-    s
-}
-
-/// A hasher for keys that are already hashes.
-#[derive(Clone, Copy, Default)]
-struct IdentityHash;
-
-impl BuildHasher for IdentityHash {
-    type Hasher = IdentityHasher;
-    fn build_hasher(&self) -> IdentityHasher {
-        IdentityHasher(0)
-    }
-}
-
-struct IdentityHasher(u64);
-
-impl std::hash::Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-impl fmt::Debug for IdentityHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("IdentityHash")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{codec, Format};
-    use bytes::Bytes;
-
-    fn text(body: &str) -> Vec<MetricFamily> {
-        codec::decode(
-            Format::Text,
-            Bytes::from(body.to_owned()),
-            &Default::default(),
-        )
-        .unwrap()
-    }
-
-    fn err(families: &[MetricFamily]) -> String {
-        validate(families, &[]).unwrap_err().to_string()
-    }
-
-    fn family(name: &str, metrics: Vec<Metric>) -> MetricFamily {
-        let mut mf = MetricFamily {
-            name: Some(name.into()),
-            metric: metrics,
-            ..Default::default()
-        };
-        mf.set_metric_type(MetricType::Untyped);
-        mf
-    }
-
-    fn metric(labels: &[(&str, &str)]) -> Metric {
-        Metric {
-            label: labels.iter().map(|(n, v)| LabelPair::new(*n, *v)).collect(),
-            untyped: Some(crate::model::Untyped { value: Some(1.0) }),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn accepts_a_plain_push() {
-        let families = text(
-            "# TYPE a counter\na{x=\"1\"} 1\na{x=\"2\"} 2\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_count 1\nh_sum 1\n",
-        );
-        assert_eq!(validate(&families, &[]), Ok(()));
-    }
-
-    #[test]
-    fn timestamps_are_refused_with_the_seeds_message() {
-        assert_eq!(
-            err(&text("a 1 1000\n")),
-            "pushed metrics must not have timestamp"
-        );
-    }
-
-    #[test]
-    fn bad_metric_names() {
-        for name in ["", "1a", "a-b", "a.b", "é"] {
-            assert_eq!(
-                validate(&[family(name, vec![metric(&[])])], &[]),
-                Err(InvalidPush::MetricName { name: name.into() }),
-                "{name}"
-            );
-        }
-        assert_eq!(
-            validate(&[family("a:b_c9", vec![metric(&[])])], &[]),
-            Ok(())
-        );
-    }
-
-    #[test]
-    fn bad_label_names() {
-        for label in ["", "1a", "a:b", "__reserved"] {
-            let f = family("m", vec![metric(&[("ok", "1"), (label, "v")])]);
-            assert_eq!(
-                validate(&[f], &[]),
-                Err(InvalidPush::LabelName {
-                    metric: format!("m{{ok=\"1\",{label}=\"v\"}}"),
-                    label: label.into()
-                }),
-                "{label}"
-            );
-        }
-        let mut h = family("h", vec![metric(&[("le", "1")])]);
-        h.set_metric_type(MetricType::Histogram);
-        assert_eq!(err(&[h]), "invalid label name \"le\" in metric h{le=\"1\"}");
-        let mut s = family("s", vec![metric(&[("quantile", "1")])]);
-        s.set_metric_type(MetricType::Summary);
-        assert!(validate(&[s], &[]).is_err());
-    }
-
-    #[test]
-    fn repeated_label_among_many() {
-        let mut labels: Vec<(String, String)> =
-            (0..20).map(|i| (format!("l{i}"), "v".into())).collect();
-        labels.push(("l7".into(), "w".into()));
-        let refs: Vec<(&str, &str)> = labels
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        let e = validate(&[family("m", vec![metric(&refs)])], &[]).unwrap_err();
-        assert!(matches!(e, InvalidPush::RepeatedLabel { label, .. } if label == "l7"));
-        let distinct = &refs[..refs.len() - 1];
-        assert_eq!(
-            validate(&[family("m", vec![metric(distinct)])], &[]),
-            Ok(())
-        );
-    }
-
-    #[test]
-    fn repeated_label() {
-        let f = family("m", vec![metric(&[("a", "1"), ("b", "2"), ("a", "3")])]);
-        assert_eq!(
-            err(&[f]),
-            "label \"a\" repeated in metric m{a=\"1\",b=\"2\",a=\"3\"}"
-        );
-    }
-
-    #[test]
-    fn duplicate_series_in_any_label_order() {
-        let f = family(
-            "m",
-            vec![
-                metric(&[("a", "1"), ("b", "2")]),
-                metric(&[("b", "2"), ("a", "1")]),
-            ],
-        );
-        assert_eq!(err(&[f]), "series m{b=\"2\",a=\"1\"} pushed twice");
-        let f = family("m", vec![metric(&[]), metric(&[])]);
-        assert_eq!(err(&[f]), "series m{} pushed twice");
-        let f = family("m", vec![metric(&[("a", "1")]), metric(&[("a", "2")])]);
-        assert_eq!(validate(&[f], &[]), Ok(()));
-    }
-
-    #[test]
-    fn series_that_differ_only_in_grouping_labels_are_duplicates() {
-        let f = family("m", vec![metric(&[("job", "x")]), metric(&[("job", "y")])]);
-        assert_eq!(validate(std::slice::from_ref(&f), &[]), Ok(()));
-        let grouping = [LabelPair::new("job", "batch")];
-        assert_eq!(
-            validate(&[f], &grouping).unwrap_err().to_string(),
-            "series m{job=\"y\"} pushed twice"
-        );
-    }
-
-    #[test]
-    fn duplicate_family() {
-        let families = [
-            family("m", vec![metric(&[("a", "1")])]),
-            family("m", vec![metric(&[("a", "2")])]),
-        ];
-        assert_eq!(err(&families), "metric family \"m\" pushed twice");
-    }
-
-    #[test]
-    fn many_distinct_series_pass() {
-        let metrics: Vec<_> = (0..2000)
-            .map(|i| metric(&[("i", &i.to_string())]))
-            .collect();
-        assert_eq!(validate(&[family("m", metrics)], &[]), Ok(()));
     }
 }

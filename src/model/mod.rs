@@ -17,6 +17,8 @@
 //! allocate far more than its own size.
 
 pub mod name;
+// The one module allowed `unsafe`: `Str`'s inline/shared union.
+#[allow(unsafe_code)]
 mod str;
 
 pub use self::str::Str;

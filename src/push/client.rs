@@ -110,6 +110,7 @@ impl Service<Request<Full<Bytes>>> for HttpClient {
 }
 
 /// Configures an [`HttpClient`]; from [`HttpClient::builder`].
+#[must_use]
 #[derive(Clone)]
 pub struct HttpClientBuilder {
     connect_timeout: Option<Duration>,

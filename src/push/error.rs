@@ -9,7 +9,7 @@ use http::{Method, StatusCode};
 
 use super::GatherError;
 use crate::codec::EncodeError;
-use crate::store::BoxError;
+use crate::BoxError;
 
 /// How many bytes of a refusal's body a [`PushError::Status`] keeps.
 pub const BODY_PREFIX_LEN: usize = 512;

@@ -1,15 +1,17 @@
 //! [`Gatherer`]: the source of the families a pusher sends.
 //!
 //! Implemented here for closures, [`GatherFn`] (async closures) and
-//! `Arc<G>`; in submodules for the `prometheus` crate's `Registry` and, with
-//! the `prometheus-client` feature, for the official client's; in
-//! [`matcher`](crate::matcher) for [`Filter`](crate::matcher::Filter).
+//! `Arc<G>` and [`Filter`] (a gatherer of the families that a
+//! [`Matcher`](crate::matcher::Matcher) keeps); in submodules for the
+//! `prometheus` crate's `Registry` and, with the `prometheus-client`
+//! feature, for the official client's.
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::matcher::Filter;
 use crate::model::MetricFamily;
 
 #[cfg(feature = "prometheus-client")]
@@ -173,5 +175,36 @@ where
     fn gather(&self) -> impl Future<Output = Result<Vec<MetricFamily>, GatherError>> + Send {
         let future = (self.0)();
         async move { future.await.map_err(GatherError::new) }
+    }
+}
+
+/// The families of the inner gatherer that the matcher keeps.
+///
+/// ```
+/// use pushgate::matcher::{Filter, Matcher};
+/// use pushgate::model::{Metric, MetricFamily};
+/// use pushgate::push::Gatherer;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let gather = || -> Result<Vec<MetricFamily>, std::io::Error> {
+///     Ok(vec![
+///         MetricFamily { name: Some("b_total".into()), metric: vec![Metric::default()], ..Default::default() },
+///         MetricFamily { name: Some("secret".into()), metric: vec![Metric::default()], ..Default::default() },
+///         MetricFamily { name: Some("a_total".into()), metric: vec![Metric::default()], ..Default::default() },
+///     ])
+/// };
+/// let filter = Filter::new(gather, Matcher::new().family("a_total").family("b_total"));
+///
+/// let families = filter.gather().await.unwrap();
+/// let names: Vec<_> = families.iter().map(|mf| mf.name()).collect();
+/// assert_eq!(names, ["a_total", "b_total"]);
+/// # }
+/// ```
+impl<G: Gatherer> Gatherer for Filter<G> {
+    async fn gather(&self) -> Result<Vec<MetricFamily>, GatherError> {
+        let mut families = self.gatherer().gather().await?;
+        self.matcher().retain(&mut families);
+        Ok(families)
     }
 }

@@ -19,7 +19,8 @@
 //!   shutdown.
 //! * [`HttpClient`]: the pusher's default client (hyper-util, rustls);
 //!   any `tower::Service` of `http::Request<Full<Bytes>>` will do instead.
-//! * [`grouping`]: how a job and grouping labels are written into the URL.
+//! * [`grouping`](crate::grouping): how a job and grouping labels are
+//!   written into the URL.
 //!
 //! Pushing to a gateway:
 //!
@@ -53,7 +54,7 @@
 //!
 //! let pushed = pusher.push().await?;
 //! assert_eq!(pushed.status, Some(http::StatusCode::ACCEPTED));
-//! let stored = &store.messages()[0];
+//! let stored = &store.pushes()[0];
 //! assert_eq!(stored.grouping[1].value(), "/var/tmp");
 //! # Ok(())
 //! # }
@@ -84,7 +85,6 @@
 mod client;
 mod error;
 mod gatherer;
-pub mod grouping;
 mod pusher;
 mod reporter;
 mod retry;

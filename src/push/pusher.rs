@@ -18,12 +18,13 @@ use tower::{Service, ServiceExt};
 use super::client::HttpClient;
 use super::error::{BuildError, PushError, BODY_PREFIX_LEN};
 use super::retry::{parse_retry_after, Retry};
-use super::{grouping, Gatherer};
+use super::Gatherer;
 use crate::codec;
 use crate::format::Format;
-use crate::gateway::grouping::{from_path, is_label_name};
+use crate::grouping;
+use crate::model::name::is_label_name;
 use crate::model::{LabelPair, MetricFamily};
-use crate::store::BoxError;
+use crate::BoxError;
 
 /// The most of a 2xx answer's body read (and dropped) so that its
 /// connection can carry the next push; a longer one closes it.
@@ -440,6 +441,7 @@ fn text_prefix(body: &[u8], limit: usize) -> String {
 ///
 /// Settings are checked by [`build`](PusherBuilder::build), which reports
 /// the first that is wrong.
+#[must_use]
 pub struct PusherBuilder<G, C = HttpClient> {
     url: String,
     gatherer: G,
@@ -653,10 +655,12 @@ impl<G, C> PusherBuilder<G, C> {
         if after_host.len() > 1 && authority.port_u16().is_none() {
             return Err(bad_url(format!("invalid port {:?}", &after_host[1..])));
         }
-        let url_key = from_path(base.path()).map_err(|e| BuildError::UrlGrouping {
-            url: self.url.clone(),
-            reason: e.to_string(),
-        })?;
+        let url_key = grouping::parse(base.path())
+            .map_err(|e| BuildError::UrlGrouping {
+                url: self.url.clone(),
+                reason: e.to_string(),
+            })?
+            .unwrap_or_default();
         let (path, key) = match &self.job {
             Some(job) => {
                 if !url_key.is_empty() {

@@ -16,7 +16,8 @@ use super::client::HttpClient;
 use super::error::PushError;
 use super::pusher::{Pushed, Pusher};
 use super::Gatherer;
-use crate::store::{BoxError, PushMethod};
+use crate::grouping::PushMethod;
+use crate::BoxError;
 
 /// The seed's reporting interval: once a day.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -99,6 +100,7 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 /// # Ok(())
 /// # }
 /// ```
+#[must_use]
 pub struct Reporter<G, C = HttpClient> {
     pusher: Pusher<G, C>,
     interval: Duration,
@@ -230,7 +232,8 @@ impl<G, C> Reporter<G, C> {
     /// How to push: [`PushMethod::Post`] ([`Pusher::push`], the default:
     /// replace the families pushed) or [`PushMethod::Put`]
     /// ([`Pusher::put`]: replace the whole group, so that families the app
-    /// no longer has disappear from the gateway).
+    /// no longer has disappear from the gateway). A reporter only pushes:
+    /// any other method pushes with `POST`.
     pub fn method(mut self, method: PushMethod) -> Self {
         self.method = method;
         self
@@ -330,8 +333,8 @@ where
 
     async fn push_once(&self) -> Result<Pushed, PushError> {
         match self.method {
-            PushMethod::Post => self.pusher.push().await,
             PushMethod::Put => self.pusher.put().await,
+            _ => self.pusher.push().await,
         }
     }
 

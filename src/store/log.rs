@@ -1,11 +1,15 @@
-//! [`LogStore`]: messages logged through `tracing` (the seed's `LogStore`).
+//! [`LogStore`]: messages logged through `tracing` (InfluxDB telemetry's
+//! `LogStore`).
 
 use std::fmt;
 
-use super::{Message, Store, StoreError};
+use super::{Message, MessageStore, StoreError};
+use crate::grouping;
 
 /// Logs each message at info level, with target `pushgate::store`, and
-/// stores nothing else (the seed's `LogStore`, which logs through zap).
+/// stores nothing else (InfluxDB telemetry's `LogStore`, which logs through
+/// zap). It is a [`MessageStore`]: put it behind
+/// [`Encoded`](super::Encoded) to choose the format it logs in.
 ///
 /// The event carries the format, size, method and grouping key as fields and
 /// the data as `data`: as text when it is UTF-8, else with non-printable
@@ -34,23 +38,7 @@ impl fmt::Display for Data<'_> {
     }
 }
 
-/// A grouping key as `{job="a",instance="b"}`.
-pub(crate) struct GroupingDisplay<'a>(pub(crate) &'a [crate::model::LabelPair]);
-
-impl fmt::Display for GroupingDisplay<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("{")?;
-        for (i, l) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            write!(f, "{}={:?}", l.name(), l.value())?;
-        }
-        f.write_str("}")
-    }
-}
-
-impl Store for LogStore {
+impl MessageStore for LogStore {
     /// Logged when polled, so that a write dropped unpolled logs nothing.
     async fn write_message(&self, message: Message) -> Result<(), StoreError> {
         tracing::info!(
@@ -58,7 +46,8 @@ impl Store for LogStore {
             format = %message.format,
             bytes = message.data.len(),
             method = %message.method,
-            grouping = %GroupingDisplay(&message.grouping),
+            grouping = %grouping::Display(&message.grouping),
+            peer = message.peer.map(tracing::field::display),
             data = %Data(&message.data),
             "message",
         );
@@ -118,7 +107,5 @@ mod tests {
     fn data_is_text_or_escaped() {
         assert_eq!(Data(b"up 1\n").to_string(), "up 1\n");
         assert_eq!(Data(b"\x0a\xff").to_string(), "\\n\\xff");
-        let g = [LabelPair::new("job", "a"), LabelPair::new("path", "/x")];
-        assert_eq!(GroupingDisplay(&g).to_string(), "{job=\"a\",path=\"/x\"}");
     }
 }

@@ -1,30 +1,32 @@
-//! [`MemoryStore`]: messages kept in memory, for tests, embedding and
+//! [`MemoryStore`]: pushes kept in memory, for tests, embedding and
 //! benchmarks.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{Message, Store, StoreError};
+use super::{Push, Store, StoreError};
 
-/// Keeps every message written, in order; with
+/// Keeps every push written, decoded, in order; with
 /// [`with_capacity_limit`](MemoryStore::with_capacity_limit), only the last
-/// N. Clones share the same messages.
+/// N. Clones share the same pushes. Nothing is encoded: what is kept is the
+/// [`Push`] the gateway hands over (its families share the request body's
+/// memory).
 ///
 /// A write takes effect when its future is polled, all at once, so a write
 /// dropped before it was polled stores nothing (see [`Store`]).
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use bytes::Bytes;
-/// use pushgate::store::{MemoryStore, Message, Store};
-/// use pushgate::Format;
+/// use pushgate::store::{MemoryStore, Push, Store};
+/// use pushgate::{codec, Format};
 ///
 /// let store = MemoryStore::with_capacity_limit(2);
-/// for data in ["a 1\n", "b 1\n", "c 1\n"] {
-///     store.write_message(Message::new(Bytes::from(data), Format::Text)).await.unwrap();
+/// for text in ["a 1\n", "b 1\n", "c 1\n"] {
+///     let families = codec::decode(Format::Text, text.into(), &Default::default()).unwrap();
+///     store.write(Push::new(families, Format::Text)).await.unwrap();
 /// }
-/// let kept: Vec<_> = store.messages().into_iter().map(|m| m.data).collect();
-/// assert_eq!(kept, ["b 1\n", "c 1\n"]);
+/// let kept: Vec<_> = store.pushes().iter().map(|p| p.families[0].name().to_owned()).collect();
+/// assert_eq!(kept, ["b", "c"]);
 /// # });
 /// ```
 #[derive(Clone, Debug, Default)]
@@ -34,46 +36,46 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Inner {
-    messages: VecDeque<Message>,
+    pushes: VecDeque<Push>,
     limit: Option<usize>,
 }
 
 impl MemoryStore {
-    /// A store that keeps every message.
+    /// A store that keeps every push.
     pub fn new() -> MemoryStore {
         MemoryStore::default()
     }
 
-    /// A store that keeps only the last `limit` messages (none if `limit`
-    /// is 0).
+    /// A store that keeps only the last `limit` pushes (none if `limit` is
+    /// 0).
     pub fn with_capacity_limit(limit: usize) -> MemoryStore {
         MemoryStore {
             inner: Arc::new(Mutex::new(Inner {
-                messages: VecDeque::new(),
+                pushes: VecDeque::new(),
                 limit: Some(limit),
             })),
         }
     }
 
-    /// A snapshot of the messages kept, oldest first. Cheap: message data is
-    /// shared, not copied.
-    pub fn messages(&self) -> Vec<Message> {
-        self.lock().messages.iter().cloned().collect()
+    /// A snapshot of the pushes kept, oldest first. Cheap where the
+    /// families are: long strings share the request bodies' memory.
+    pub fn pushes(&self) -> Vec<Push> {
+        self.lock().pushes.iter().cloned().collect()
     }
 
-    /// How many messages are kept.
+    /// How many pushes are kept.
     pub fn len(&self) -> usize {
-        self.lock().messages.len()
+        self.lock().pushes.len()
     }
 
-    /// Whether no message is kept.
+    /// Whether no push is kept.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Removes and returns every message kept, oldest first.
-    pub fn take(&self) -> Vec<Message> {
-        self.lock().messages.drain(..).collect()
+    /// Removes and returns every push kept, oldest first.
+    pub fn take(&self) -> Vec<Push> {
+        self.lock().pushes.drain(..).collect()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -84,24 +86,24 @@ impl MemoryStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn push(&self, message: Message) {
+    fn keep(&self, push: Push) {
         let mut inner = self.lock();
         match inner.limit {
             Some(0) => {}
             Some(limit) => {
-                while inner.messages.len() >= limit {
-                    inner.messages.pop_front();
+                while inner.pushes.len() >= limit {
+                    inner.pushes.pop_front();
                 }
-                inner.messages.push_back(message);
+                inner.pushes.push_back(push);
             }
-            None => inner.messages.push_back(message),
+            None => inner.pushes.push_back(push),
         }
     }
 }
 
 impl Store for MemoryStore {
-    async fn write_message(&self, message: Message) -> Result<(), StoreError> {
-        self.push(message);
+    async fn write(&self, push: Push) -> Result<(), StoreError> {
+        self.keep(push);
         Ok(())
     }
 }
@@ -109,22 +111,29 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::MetricFamily;
     use crate::Format;
-    use bytes::Bytes;
 
-    fn message(data: &'static str) -> Message {
-        Message::new(Bytes::from_static(data.as_bytes()), Format::Text)
+    fn push(name: &str) -> Push {
+        let family = MetricFamily {
+            name: Some(name.into()),
+            ..Default::default()
+        };
+        Push::new(vec![family], Format::Text)
+    }
+
+    fn names(pushes: &[Push]) -> Vec<&str> {
+        pushes.iter().map(|p| p.families[0].name()).collect()
     }
 
     #[tokio::test]
-    async fn keeps_messages_in_order() {
+    async fn keeps_pushes_in_order() {
         let store = MemoryStore::new();
         assert!(store.is_empty());
-        for d in ["a\n", "b\n", "c\n"] {
-            store.write_message(message(d)).await.unwrap();
+        for n in ["a", "b", "c"] {
+            store.write(push(n)).await.unwrap();
         }
-        let data: Vec<_> = store.messages().into_iter().map(|m| m.data).collect();
-        assert_eq!(data, ["a\n", "b\n", "c\n"]);
+        assert_eq!(names(&store.pushes()), ["a", "b", "c"]);
         assert_eq!(store.len(), 3);
         assert_eq!(store.take().len(), 3);
         assert!(store.is_empty());
@@ -133,18 +142,18 @@ mod tests {
     #[tokio::test]
     async fn capacity_limit_keeps_the_last() {
         let store = MemoryStore::with_capacity_limit(1);
-        store.write_message(message("a\n")).await.unwrap();
-        store.write_message(message("b\n")).await.unwrap();
-        assert_eq!(store.messages()[0].data, "b\n");
+        store.write(push("a")).await.unwrap();
+        store.write(push("b")).await.unwrap();
+        assert_eq!(names(&store.pushes()), ["b"]);
         let none = MemoryStore::with_capacity_limit(0);
-        none.write_message(message("a\n")).await.unwrap();
+        none.write(push("a")).await.unwrap();
         assert!(none.is_empty());
     }
 
     #[tokio::test]
     async fn a_write_dropped_unpolled_stores_nothing() {
         let store = MemoryStore::new();
-        drop(store.write_message(message("a\n")));
+        drop(store.write(push("a")));
         assert!(store.is_empty());
     }
 
@@ -152,7 +161,7 @@ mod tests {
     fn clones_share() {
         let a = MemoryStore::new();
         let b = a.clone();
-        b.push(message("x\n"));
+        b.keep(push("x"));
         assert_eq!(a.len(), 1);
     }
 }

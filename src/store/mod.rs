@@ -1,189 +1,100 @@
-//! Where the gateway puts what it receives: the [`Store`] trait, the
-//! [`Message`] it is given, and the stores that ship with pushgate.
+//! Where the gateway puts what it receives: the [`Push`] a store is given,
+//! the [`Store`] trait, and the stores that ship with pushgate.
 //!
-//! A store is the seed's `telemetry.Store` made async: the gateway encodes
-//! each accepted push into one [`Message`] and awaits
-//! [`Store::write_message`]. Only when that resolves `Ok` does the client get
-//! its `202 Accepted`.
+//! A store is InfluxDB's telemetry `Store` made async and given the decoded
+//! push: its families (validated, with grouping labels and receive
+//! timestamps), its grouping key, method, receive time and peer, and the
+//! body as it arrived with its format. No store decodes again. Only when
+//! [`Store::write`] resolves `Ok` does the client get its `202 Accepted`.
+//!
+//! Stores that keep bytes rather than families (a log, a file) implement
+//! [`MessageStore`] and sit behind [`Encoded`], which encodes each push
+//! in the format its [`Encoder`] says: InfluxDB telemetry's `Encoder`,
+//! chosen per store.
 //!
 //! | store | what it does |
 //! | --- | --- |
-//! | [`LogStore`] | logs each message at info level through `tracing` (the seed's `LogStore`) |
-//! | [`MemoryStore`] | keeps messages in memory, in order, optionally only the last N |
+//! | [`MemoryStore`] | keeps pushes in memory, in order, optionally only the last N |
+//! | [`LogStore`] (a [`MessageStore`]) | logs each encoded push at info level through `tracing` (InfluxDB telemetry's `LogStore`) |
+//! | [`Encoded`] | any [`MessageStore`] behind an [`Encoder`] |
 //! | [`BoxStore`] | any store behind one type, to pick a store at run time |
 //! | `Arc<S>` | shares a store between gateways |
+//!
+//! A store is also a `tower::Service<Push>` through [`StoreService`], so
+//! tower's middleware (`ConcurrencyLimit`, `LoadShed`, `Buffer`, `Retry`)
+//! can sit between the gateway and the store; see
+//! [`PushGateway::service_builder`](crate::gateway::PushGateway::service_builder).
 
+mod encode;
 mod log;
 mod memory;
+mod push;
+mod service;
 
-use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use bytes::Bytes;
+use crate::BoxError;
 
-use crate::format::Format;
-use crate::model::LabelPair;
-
+pub use self::encode::{Encoded, Encoder, Message, MessageStore};
 pub use self::log::LogStore;
 pub use self::memory::MemoryStore;
+pub use self::push::Push;
+pub use self::service::{StoreFuture, StoreService};
 
-/// A boxed error, as stores and bodies report them.
-pub type BoxError = Box<dyn StdError + Send + Sync>;
-
-/// Records pushed telemetry (the seed's `telemetry.Store`, async).
+/// Records pushed telemetry (InfluxDB telemetry's `Store`, async, given
+/// the decoded push).
 ///
 /// # Contract
 ///
-/// * `Ok(())` means the message is stored. Any error means it is **not**.
+/// * `Ok(())` means the push is stored. Any error means it is **not**.
 /// * **Dropping the future before it resolves must leave nothing stored.**
-///   The gateway's timeout drops the write when the store is too slow and
+///   The gateway's deadline drops the write when the store is too slow and
 ///   answers `504`; a client that saw a non-2xx status must be able to push
-///   again without duplicating data. A store that hands messages to a
+///   again without duplicating data. A store that hands pushes to a
 ///   background task must therefore do so only in the poll that resolves
 ///   the future, or undo it on drop.
+/// * A [`PushMethod::Delete`](crate::grouping::PushMethod::Delete) carries
+///   no families: a store that keeps groups removes the group, an
+///   append-only store records the delete.
 /// * Say [`StoreError::Overloaded`] to shed load (the client gets `503` and a
-///   `Retry-After`), [`StoreError::Closed`] when shutting down (`503`), and
+///   `Retry-After`), [`StoreError::Closed`] when shutting down (`503`),
+///   [`StoreError::Invalid`] for a push this store cannot take (`400`), and
 ///   [`StoreError::Failed`] for anything else (`500`).
 ///
 /// ```
-/// use pushgate::store::{Message, Store, StoreError};
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use pushgate::store::{Push, Store, StoreError};
 ///
-/// /// Counts bytes and throws the data away.
+/// /// Counts series and throws the data away.
 /// #[derive(Default)]
-/// struct Counting(std::sync::atomic::AtomicUsize);
+/// struct Counting(AtomicUsize);
 ///
 /// impl Store for Counting {
-///     async fn write_message(&self, message: Message) -> Result<(), StoreError> {
-///         self.0.fetch_add(message.data.len(), std::sync::atomic::Ordering::Relaxed);
+///     async fn write(&self, push: Push) -> Result<(), StoreError> {
+///         self.0.fetch_add(push.series(), Ordering::Relaxed);
 ///         Ok(())
 ///     }
 /// }
 /// ```
 pub trait Store: Send + Sync + 'static {
-    /// Stores one message.
-    fn write_message(
-        &self,
-        message: Message,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Stores one push.
+    fn write(&self, push: Push) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 impl<S: Store> Store for Arc<S> {
-    fn write_message(
-        &self,
-        message: Message,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).write_message(message)
+    fn write(&self, push: Push) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).write(push)
     }
 }
 
-/// How a push asked to be stored: the Pushgateway's `POST` (replace the
-/// families pushed) or `PUT` (replace the whole group).
-///
-/// pushgate's stores receive every push as it comes; the method travels with
-/// the message for stores that keep groups, as the Pushgateway does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PushMethod {
-    /// `POST`: replace the pushed families within the grouping key.
-    Post,
-    /// `PUT`: replace everything within the grouping key.
-    Put,
-}
-
-impl PushMethod {
-    /// The push method of an HTTP method, if it is one.
-    pub fn from_http(method: &http::Method) -> Option<PushMethod> {
-        if method == http::Method::POST {
-            Some(PushMethod::Post)
-        } else if method == http::Method::PUT {
-            Some(PushMethod::Put)
-        } else {
-            None
-        }
-    }
-
-    /// `"POST"` or `"PUT"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PushMethod::Post => "POST",
-            PushMethod::Put => "PUT",
-        }
-    }
-}
-
-impl fmt::Display for PushMethod {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One accepted push, encoded, on its way into a [`Store`].
-///
-/// ```
-/// use bytes::Bytes;
-/// use pushgate::model::LabelPair;
-/// use pushgate::store::{Message, PushMethod};
-/// use pushgate::Format;
-///
-/// let m = Message::new(Bytes::from_static(b"up 1\n"), Format::Text)
-///     .with_grouping(vec![LabelPair::new("job", "batch")])
-///     .with_method(PushMethod::Put);
-/// assert_eq!(m.grouping[0].value(), "batch");
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Message {
-    /// The families, encoded in `format`.
-    pub data: Bytes,
-    /// The format of `data`.
-    pub format: Format,
-    /// The grouping key from the push path (`job` first), empty for a push
-    /// to any other path.
-    pub grouping: Vec<LabelPair>,
-    /// `POST` or `PUT`.
-    pub method: PushMethod,
-    /// When the gateway received the request.
-    pub received: SystemTime,
-}
-
-impl Message {
-    /// A message of `data` in `format`, without grouping, pushed with `POST`
-    /// and received now.
-    pub fn new(data: Bytes, format: Format) -> Message {
-        Message {
-            data,
-            format,
-            grouping: Vec::new(),
-            method: PushMethod::Post,
-            received: SystemTime::now(),
-        }
-    }
-
-    /// Sets the grouping key.
-    pub fn with_grouping(mut self, grouping: Vec<LabelPair>) -> Message {
-        self.grouping = grouping;
-        self
-    }
-
-    /// Sets the push method.
-    pub fn with_method(mut self, method: PushMethod) -> Message {
-        self.method = method;
-        self
-    }
-
-    /// Sets the time of receipt.
-    pub fn with_received(mut self, received: SystemTime) -> Message {
-        self.received = received;
-        self
-    }
-}
-
-/// Why a store did not store a message. Whatever the variant, nothing was
+/// Why a store did not store a push. Whatever the variant, nothing was
 /// stored.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The store cannot take more now (HTTP 503, with `Retry-After` when
     /// given).
@@ -195,6 +106,11 @@ pub enum StoreError {
     /// The store is shut down (HTTP 503).
     #[error("store closed")]
     Closed,
+    /// The store cannot take this push, and will not take it again (HTTP
+    /// 400): it cannot be written in the store's format, or it conflicts
+    /// with what the store holds.
+    #[error("pushed metrics cannot be stored: {0}")]
+    Invalid(#[source] BoxError),
     /// Anything else (HTTP 500).
     #[error("store failed: {0}")]
     Failed(#[source] BoxError),
@@ -205,22 +121,21 @@ impl StoreError {
     pub fn failed(error: impl Into<BoxError>) -> StoreError {
         StoreError::Failed(error.into())
     }
+
+    /// A [`StoreError::Invalid`] from any error.
+    pub fn invalid(error: impl Into<BoxError>) -> StoreError {
+        StoreError::Invalid(error.into())
+    }
 }
 
 /// The object-safe face of [`Store`], behind [`BoxStore`].
 trait DynStore: Send + Sync + 'static {
-    fn write_boxed(
-        &self,
-        message: Message,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + '_>>;
+    fn write_boxed(&self, push: Push) -> BoxWrite<'_>;
 }
 
 impl<S: Store> DynStore for S {
-    fn write_boxed(
-        &self,
-        message: Message,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + '_>> {
-        Box::pin(self.write_message(message))
+    fn write_boxed(&self, push: Push) -> BoxWrite<'_> {
+        Box::pin(self.write(push))
     }
 }
 
@@ -230,10 +145,14 @@ impl<S: Store> DynStore for S {
 /// Each write costs one allocation for the boxed future.
 ///
 /// ```
-/// use pushgate::store::{BoxStore, LogStore, MemoryStore};
+/// use pushgate::store::{BoxStore, Encoded, Encoder, LogStore, MemoryStore};
 ///
 /// let memory = true;
-/// let store = if memory { BoxStore::new(MemoryStore::new()) } else { BoxStore::new(LogStore::new()) };
+/// let store = if memory {
+///     BoxStore::new(MemoryStore::new())
+/// } else {
+///     BoxStore::new(Encoded::new(LogStore::new(), Encoder::default()))
+/// };
 /// # let _ = store;
 /// ```
 #[derive(Clone)]
@@ -253,47 +172,37 @@ impl fmt::Debug for BoxStore {
 }
 
 impl Store for BoxStore {
-    fn write_message(
-        &self,
-        message: Message,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.0.write_boxed(message)
+    fn write(&self, push: Push) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.0.write_boxed(push)
     }
 }
+
+/// A boxed store write, as [`BoxStore`] and [`StoreService`] hold it.
+type BoxWrite<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{codec, Format};
+
+    fn push(text: &str) -> Push {
+        let families = codec::decode(Format::Text, text.to_owned().into(), &Default::default());
+        Push::new(families.unwrap(), Format::Text)
+    }
 
     #[tokio::test]
     async fn arc_and_box_stores_write_through() {
         let memory = MemoryStore::new();
         let shared = Arc::new(memory.clone());
-        shared
-            .write_message(Message::new(Bytes::from_static(b"a 1\n"), Format::Text))
-            .await
-            .unwrap();
+        shared.write(push("a 1\n")).await.unwrap();
         let boxed = BoxStore::new(memory.clone());
-        boxed
-            .write_message(Message::new(Bytes::from_static(b"b 1\n"), Format::Text))
-            .await
-            .unwrap();
-        let data: Vec<_> = memory.messages().into_iter().map(|m| m.data).collect();
-        assert_eq!(data, [&b"a 1\n"[..], &b"b 1\n"[..]]);
-    }
-
-    #[test]
-    fn push_methods() {
-        assert_eq!(
-            PushMethod::from_http(&http::Method::POST),
-            Some(PushMethod::Post)
-        );
-        assert_eq!(
-            PushMethod::from_http(&http::Method::PUT),
-            Some(PushMethod::Put)
-        );
-        assert_eq!(PushMethod::from_http(&http::Method::GET), None);
-        assert_eq!(PushMethod::Put.to_string(), "PUT");
+        boxed.write(push("b 1\n")).await.unwrap();
+        let names: Vec<_> = memory
+            .pushes()
+            .iter()
+            .map(|p| p.families[0].name().to_owned())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
     }
 
     #[test]
@@ -303,5 +212,9 @@ mod tests {
             "store failed: disk full"
         );
         assert_eq!(StoreError::Closed.to_string(), "store closed");
+        assert_eq!(
+            StoreError::invalid("type clash").to_string(),
+            "pushed metrics cannot be stored: type clash"
+        );
     }
 }

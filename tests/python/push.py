@@ -6,8 +6,9 @@ Pushes one registry (a counter, a gauge, a histogram and a summary) with
 push_to_gateway (PUT) and pushadd_to_gateway (POST) to job "py_batch" with a
 grouping key whose instance value has a "/" (the client sends it as
 instance@base64/...), then once more per compression named on the command
-line to jobs "py_gzip" and "py_snappy". Any answer but 2xx raises, so the
-exit status says whether every push was accepted.
+line to jobs "py_gzip" and "py_snappy", and last deletes the "py_batch"
+group with delete_from_gateway (DELETE). Any answer but 2xx raises, so the
+exit status says whether every request was accepted.
 """
 
 import sys
@@ -18,6 +19,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     Summary,
+    delete_from_gateway,
     push_to_gateway,
     pushadd_to_gateway,
 )
@@ -47,7 +49,8 @@ def main():
         pushadd_to_gateway(
             url, job="py_" + compression, registry=registry, compression=compression
         )
-    print("pushed", 2 + len(compressions))
+    delete_from_gateway(url, job="py_batch", grouping_key=grouping)
+    print("pushed", 2 + len(compressions), "and deleted 1")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use pushgate::gateway::{Builder, PushGateway};
 use pushgate::server::{Server, Shutdown};
-use pushgate::store::MemoryStore;
+use pushgate::store::{MemoryStore, StoreService};
 
 /// A running gateway; stopped (gracefully) on drop.
 pub struct Gateway {
@@ -30,7 +30,9 @@ impl Gateway {
     }
 
     /// A gateway configured by `configure`.
-    pub fn with(configure: impl FnOnce(Builder<MemoryStore>) -> Builder<MemoryStore>) -> Gateway {
+    pub fn with(
+        configure: impl FnOnce(Builder<StoreService<MemoryStore>>) -> Builder<StoreService<MemoryStore>>,
+    ) -> Gateway {
         let store = MemoryStore::new();
         let gateway = configure(PushGateway::builder(store.clone()))
             .build()

@@ -14,12 +14,11 @@ use clap::Args;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
-use prometheus::{Encoder as _, Registry, TextEncoder};
-use pushgate::gateway::{Encoder, GatewayBody, PushGateway};
+use pushgate::gateway::metrics::RegistryService;
+use pushgate::gateway::{GatewayBody, PushGateway};
 use pushgate::matcher::Matcher;
 use pushgate::server::{Server, Shutdown};
-use pushgate::store::{BoxStore, LogStore, MemoryStore};
-use pushgate::transform::AddTimestamps;
+use pushgate::store::{BoxStore, Encoded, Encoder, LogStore, MemoryStore, StoreService};
 use pushgate::Format;
 use tower::Service;
 
@@ -45,8 +44,9 @@ pub struct ServeArgs {
     /// Where accepted pushes go: log, memory or memory:N.
     ///
     /// `log` logs each push at info level (target pushgate::store, to
-    /// stderr); `memory` keeps every push in memory (it grows without bound:
-    /// for benchmarks), `memory:N` only the last N.
+    /// stderr), encoded as --format says; `memory` keeps every push in
+    /// memory, decoded (it grows without bound: for benchmarks), `memory:N`
+    /// only the last N.
     #[arg(
         long,
         env = "PUSHGATE_STORE",
@@ -55,12 +55,13 @@ pub struct ServeArgs {
     )]
     store: StoreKind,
 
-    /// Format pushes are stored in: text, protobuf, openmetrics, json, line
-    /// or inbound.
+    /// Format the log store writes pushes in: text, protobuf, openmetrics,
+    /// json, line or inbound.
     ///
     /// text is Prometheus text 0.0.4, protobuf length-delimited
     /// io.prometheus.client.MetricFamily messages, line InfluxDB line
-    /// protocol, and inbound the format each push arrived in.
+    /// protocol, and inbound the format each push arrived in. The memory
+    /// store keeps pushes decoded and ignores it.
     #[arg(long, env = "PUSHGATE_FORMAT", value_name = "FORMAT", default_value = "text", value_parser = parse_encoder)]
     format: Encoder,
 
@@ -148,9 +149,9 @@ impl fmt::Display for StoreKind {
 }
 
 impl StoreKind {
-    fn open(self) -> BoxStore {
+    fn open(self, encoder: Encoder) -> BoxStore {
         match self {
-            StoreKind::Log => BoxStore::new(LogStore::new()),
+            StoreKind::Log => BoxStore::new(Encoded::new(LogStore::new(), encoder)),
             StoreKind::Memory(None) => BoxStore::new(MemoryStore::new()),
             StoreKind::Memory(Some(n)) => BoxStore::new(MemoryStore::with_capacity_limit(n)),
         }
@@ -164,13 +165,6 @@ fn parse_encoder(s: &str) -> Result<Encoder, String> {
     Format::from_str(s).map(Encoder::Format).map_err(|_| {
         format!("expected text, protobuf, openmetrics, json, line or inbound, not {s:?}")
     })
-}
-
-fn encoder_name(encoder: Encoder) -> &'static str {
-    match encoder {
-        Encoder::Format(f) => f.name(),
-        Encoder::Inbound => "inbound",
-    }
 }
 
 fn parse_family(s: &str) -> Result<String, String> {
@@ -212,20 +206,19 @@ pub fn main(args: ServeArgs) -> ExitCode {
     code
 }
 
-fn gateway(args: &ServeArgs) -> PushGateway<BoxStore> {
-    let mut builder = PushGateway::builder(args.store.open())
-        .encoder(args.format)
+type Gateway = PushGateway<StoreService<BoxStore>>;
+
+fn gateway(args: &ServeArgs) -> Gateway {
+    let mut builder = PushGateway::builder(args.store.open(args.format))
         .max_bytes(args.max_bytes)
         .timeout(args.timeout);
     if !args.families.is_empty() {
-        // Any transformer replaces the default AddTimestamps: add it back.
+        // Receive timestamps stay on: they are added after the matcher.
         let matcher = args
             .families
             .iter()
             .fold(Matcher::new(), |m, name| m.family(name.as_str()));
-        builder = builder
-            .transformer(matcher)
-            .transformer(AddTimestamps::new());
+        builder = builder.transformer(matcher);
     }
     if let Some(url) = &args.info_url {
         builder = builder.info_url(url.clone());
@@ -265,17 +258,23 @@ async fn run(args: ServeArgs, threads: usize) -> ExitCode {
     };
     tracing::info!(
         target: "pushgate::serve",
-        "listening on http://{addr} (store {}, stored as {}, families {families}, \
+        "listening on http://{addr} (store {}, families {families}, \
          max {} bytes, timeout {:?}, {threads} worker thread{})",
-        args.store,
-        encoder_name(args.format),
+        match args.store {
+            StoreKind::Log => format!("log as {}", args.format),
+            memory => memory.to_string(),
+        },
         args.max_bytes,
         args.timeout,
         if threads == 1 { "" } else { "s" },
     );
     let drain = args.timeout + Duration::from_secs(1);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = Server::new(listener, Routes { gateway }).drain_timeout(drain);
+    let routes = Routes {
+        metrics: gateway.registry_service(),
+        gateway,
+    };
+    let server = Server::new(listener, routes).drain_timeout(drain);
     let mut server = pin!(server.run(async {
         let _ = stopped.await;
     }));
@@ -358,26 +357,29 @@ impl Signals {
 /// `GET /metrics` and `GET /healthz` here, everything else to the gateway.
 #[derive(Clone)]
 struct Routes {
-    gateway: PushGateway<BoxStore>,
+    gateway: Gateway,
+    metrics: RegistryService,
 }
 
-type GatewayFuture = <PushGateway<BoxStore> as Service<Request<Incoming>>>::Future;
+type GatewayFuture = <Gateway as Service<Request<Incoming>>>::Future;
+type MetricsFuture = <RegistryService as Service<Request<Incoming>>>::Future;
 
 impl Service<Request<Incoming>> for Routes {
     type Response = Response<GatewayBody>;
     type Error = Infallible;
     type Future = RouteFuture;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        // The gateway is always ready.
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // The registry service is always ready; the gateway is as ready as
+        // its store.
+        Service::<Request<Incoming>>::poll_ready(&mut self.gateway, cx)
     }
 
     fn call(&mut self, req: Request<Incoming>) -> Self::Future {
         let read = req.method() == Method::GET || req.method() == Method::HEAD;
         match req.uri().path() {
-            "/metrics" if read => RouteFuture::Here {
-                response: Some(metrics(self.gateway.registry())),
+            "/metrics" if read => RouteFuture::Metrics {
+                future: self.metrics.call(req),
             },
             "/healthz" if read => RouteFuture::Here {
                 response: Some(text(StatusCode::OK, "ok\n".into())),
@@ -394,6 +396,7 @@ pin_project_lite::pin_project! {
     #[project = RouteProj]
     enum RouteFuture {
         Here { response: Option<Response<GatewayBody>> },
+        Metrics { #[pin] future: MetricsFuture },
         Gateway { #[pin] future: GatewayFuture },
     }
 }
@@ -406,28 +409,9 @@ impl Future for RouteFuture {
             RouteProj::Here { response } => Poll::Ready(Ok(response
                 .take()
                 .expect("RouteFuture polled after completion"))),
+            RouteProj::Metrics { future } => future.poll(cx),
             RouteProj::Gateway { future } => future.poll(cx),
         }
-    }
-}
-
-/// The gateway's own metrics in Prometheus text.
-fn metrics(registry: &Registry) -> Response<GatewayBody> {
-    let encoder = TextEncoder::new();
-    let mut out = Vec::new();
-    match encoder.encode(&registry.gather(), &mut out) {
-        Ok(()) => {
-            let mut response = Response::new(GatewayBody::from(out));
-            response.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static(prometheus::TEXT_FORMAT),
-            );
-            response
-        }
-        Err(error) => text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("encoding metrics: {error}\n"),
-        ),
     }
 }
 
@@ -468,7 +452,7 @@ mod tests {
         );
         assert!(parse_encoder("xml").is_err());
         for name in ["text", "protobuf", "openmetrics", "json", "line", "inbound"] {
-            assert_eq!(encoder_name(parse_encoder(name).unwrap()), name);
+            assert_eq!(parse_encoder(name).unwrap().to_string(), name);
         }
     }
 

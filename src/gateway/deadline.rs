@@ -24,54 +24,82 @@ use tokio::time::Sleep;
 use tower::{Layer, Service};
 
 use super::GatewayError;
-use crate::store::BoxError;
+use crate::BoxError;
 
 /// Gives each request `timeout` to arrive and be stored.
 #[derive(Clone, Copy, Debug)]
-pub struct TimeoutLayer {
+#[must_use]
+pub struct DeadlineLayer {
     timeout: Duration,
 }
 
-impl TimeoutLayer {
+impl DeadlineLayer {
     /// Each request has `timeout`.
-    pub fn new(timeout: Duration) -> TimeoutLayer {
-        TimeoutLayer { timeout }
+    pub fn new(timeout: Duration) -> DeadlineLayer {
+        DeadlineLayer { timeout }
     }
 }
 
-impl Default for TimeoutLayer {
+impl Default for DeadlineLayer {
     /// [`crate::DEFAULT_TIMEOUT`].
-    fn default() -> TimeoutLayer {
-        TimeoutLayer::new(crate::DEFAULT_TIMEOUT)
+    fn default() -> DeadlineLayer {
+        DeadlineLayer::new(crate::DEFAULT_TIMEOUT)
     }
 }
 
-impl<S> Layer<S> for TimeoutLayer {
-    type Service = Timeout<S>;
-    fn layer(&self, inner: S) -> Timeout<S> {
-        Timeout {
+impl<S> Layer<S> for DeadlineLayer {
+    type Service = Deadline<S>;
+    fn layer(&self, inner: S) -> Deadline<S> {
+        Deadline {
             inner,
             timeout: self.timeout,
         }
     }
 }
 
-/// The service of [`TimeoutLayer`].
+/// The service of [`DeadlineLayer`].
 #[derive(Clone, Debug)]
-pub struct Timeout<S> {
+pub struct Deadline<S> {
     inner: S,
     timeout: Duration,
 }
 
-impl<S, B> Service<Request<B>> for Timeout<S>
+impl<S> Deadline<S> {
+    /// Gives each request to `inner` `timeout` to arrive and be stored.
+    pub fn new(inner: S, timeout: Duration) -> Deadline<S> {
+        Deadline { inner, timeout }
+    }
+
+    /// A layer of this service.
+    pub fn layer(timeout: Duration) -> DeadlineLayer {
+        DeadlineLayer::new(timeout)
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, taken out.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, B> Service<Request<B>> for Deadline<S>
 where
-    S: Service<Request<TimeoutBody<B>>, Error = GatewayError>,
+    S: Service<Request<DeadlineBody<B>>, Error = GatewayError>,
     B: Body,
     B::Error: Into<BoxError>,
 {
     type Response = S::Response;
     type Error = GatewayError;
-    type Future = ResponseFuture<S::Future>;
+    type Future = DeadlineFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), GatewayError>> {
         self.inner.poll_ready(cx)
@@ -79,11 +107,11 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let arrived = Arc::new(AtomicBool::new(req.body().is_end_stream()));
-        let req = req.map(|inner| TimeoutBody {
+        let req = req.map(|inner| DeadlineBody {
             inner,
             arrived: arrived.clone(),
         });
-        ResponseFuture {
+        DeadlineFuture {
             inner: self.inner.call(req),
             sleep: tokio::time::sleep(self.timeout),
             arrived,
@@ -93,8 +121,8 @@ where
 }
 
 pin_project! {
-    /// The future of [`Timeout`].
-    pub struct ResponseFuture<F> {
+    /// The future of [`Deadline`].
+    pub struct DeadlineFuture<F> {
         #[pin]
         inner: F,
         #[pin]
@@ -104,7 +132,7 @@ pin_project! {
     }
 }
 
-impl<F, T> Future for ResponseFuture<F>
+impl<F, T> Future for DeadlineFuture<F>
 where
     F: Future<Output = Result<T, GatewayError>>,
 {
@@ -127,15 +155,15 @@ where
 
 pin_project! {
     /// A body that notes when it has been read to the end, so that
-    /// [`Timeout`] can tell a slow client from a slow store.
-    pub struct TimeoutBody<B> {
+    /// [`Deadline`] can tell a slow client from a slow store.
+    pub struct DeadlineBody<B> {
         #[pin]
         inner: B,
         arrived: Arc<AtomicBool>,
     }
 }
 
-impl<B> Body for TimeoutBody<B>
+impl<B> Body for DeadlineBody<B>
 where
     B: Body,
     B::Error: Into<BoxError>,
@@ -180,28 +208,28 @@ mod tests {
     fn reader(
         store_time: Duration,
     ) -> impl Service<
-        Request<TimeoutBody<Full<Bytes>>>,
+        Request<DeadlineBody<Full<Bytes>>>,
         Response = Stored,
         Error = GatewayError,
         Future = impl Send,
     > + Clone {
-        service_fn(move |req: Request<TimeoutBody<Full<Bytes>>>| async move {
+        service_fn(move |req: Request<DeadlineBody<Full<Bytes>>>| async move {
             let body = req.into_body().collect().await?.to_bytes();
             tokio::time::sleep(store_time).await;
-            Ok(Stored::new(body.len(), 0, 0))
+            Ok(Stored::new(body.len(), 0))
         })
     }
 
     #[tokio::test(start_paused = true)]
     async fn in_time_passes_the_answer_through() {
-        let svc = TimeoutLayer::new(Duration::from_secs(2)).layer(reader(Duration::from_secs(1)));
+        let svc = DeadlineLayer::new(Duration::from_secs(2)).layer(reader(Duration::from_secs(1)));
         let req = Request::new(Full::new(Bytes::from_static(b"abc")));
-        assert_eq!(svc.oneshot(req).await.unwrap().bytes, 3);
+        assert_eq!(svc.oneshot(req).await.unwrap().families, 3);
     }
 
     #[tokio::test(start_paused = true)]
     async fn slow_store_after_the_body_is_504() {
-        let svc = TimeoutLayer::new(Duration::from_secs(2)).layer(reader(Duration::from_secs(3)));
+        let svc = DeadlineLayer::new(Duration::from_secs(2)).layer(reader(Duration::from_secs(3)));
         let req = Request::new(Full::new(Bytes::from_static(b"abc")));
         let err = svc.oneshot(req).await.unwrap_err();
         assert_eq!(err.status(), http::StatusCode::GATEWAY_TIMEOUT);
@@ -211,8 +239,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn body_not_read_in_time_is_408() {
         // The inner service waits before reading: the body has not arrived.
-        let svc = TimeoutLayer::new(Duration::from_millis(500)).layer(service_fn(
-            |req: Request<TimeoutBody<Full<Bytes>>>| async move {
+        let svc = DeadlineLayer::new(Duration::from_millis(500)).layer(service_fn(
+            |req: Request<DeadlineBody<Full<Bytes>>>| async move {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 req.into_body().collect().await?;
                 Ok::<_, GatewayError>(Stored::default())
@@ -226,8 +254,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_empty_body_has_arrived_from_the_start() {
-        let svc = TimeoutLayer::new(Duration::from_secs(1)).layer(service_fn(
-            |_req: Request<TimeoutBody<Full<Bytes>>>| async move {
+        let svc = DeadlineLayer::new(Duration::from_secs(1)).layer(service_fn(
+            |_req: Request<DeadlineBody<Full<Bytes>>>| async move {
                 std::future::pending::<()>().await;
                 Ok::<_, GatewayError>(Stored::default())
             },
