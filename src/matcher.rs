@@ -2,14 +2,14 @@
 //!
 //! A [`Matcher`] names the families to keep, each either whole or narrowed to
 //! the metrics with given label sets. A [`Filter`] applies one to what a
-//! gatherer returns, as the seed's `prometheus.Filter` does for the
+//! gatherer returns, as InfluxDB telemetry's `prometheus.Filter` does for the
 //! telemetry pusher. A matcher is also a [`Transformer`](crate::transform::Transformer).
 
 use std::collections::BTreeMap;
 
 use crate::model::{LabelPair, Metric, MetricFamily, Str};
 
-/// Which families, and which of their metrics, to keep (the seed's
+/// Which families, and which of their metrics, to keep (InfluxDB telemetry's
 /// `prometheus.Matcher`).
 ///
 /// * A family named with [`family`](Matcher::family) keeps all its metrics.
@@ -142,7 +142,7 @@ impl Matcher {
     }
 
     /// The matching families and metrics of `families`, copied, sorted by
-    /// family name (the seed's `Matcher.Match`). Help, type and unit are
+    /// family name (InfluxDB telemetry's `Matcher.Match`). Help, type and unit are
     /// kept; families left without metrics are dropped.
     pub fn matches(&self, families: &[MetricFamily]) -> Vec<MetricFamily> {
         let mut kept: Vec<MetricFamily> = families
@@ -282,7 +282,7 @@ mod tests {
         )
     }
 
-    // The cases of the seed's TestFilter_Gather.
+    // The cases of InfluxDB telemetry's TestFilter_Gather.
 
     #[tokio::test]
     async fn no_metrics_returns_none() {

@@ -1,4 +1,4 @@
-//! Rewriting families on their way through: [`Transformer`] and the seed's
+//! Rewriting families on their way through: [`Transformer`] and InfluxDB telemetry's
 //! transformers.
 //!
 //! The gateway runs its transformers, in order, on every push it receives
@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::matcher::{sort_by_name, Matcher};
 use crate::model::{LabelPair, MetricFamily, Str};
 
-/// Rewrites metric families in place (the seed's `prometheus.Transformer`).
+/// Rewrites metric families in place (InfluxDB telemetry's `prometheus.Transformer`).
 ///
 /// Transformers are `Send + Sync` so that a gateway can share one list of
 /// them between requests, for example as `Arc<[Box<dyn Transformer>]>`; a
@@ -98,7 +98,7 @@ impl Transformer for Matcher {
 }
 
 /// Stamps every metric with the time of the transform, in milliseconds since
-/// the epoch (the seed's `telemetry.AddTimestamps`).
+/// the epoch (InfluxDB telemetry's `AddTimestamps`).
 ///
 /// One reading of the clock serves all metrics of a call. A timestamp already
 /// there is overwritten. The clock is the system clock unless one is given
@@ -165,7 +165,7 @@ fn unix_millis(t: SystemTime) -> i64 {
 }
 
 /// Sets labels on every metric, overwriting a label of the same name, and
-/// leaves each metric's labels sorted by name (the seed's
+/// leaves each metric's labels sorted by name (InfluxDB telemetry's
 /// `prometheus.AddLabels`).
 ///
 /// ```
@@ -235,7 +235,7 @@ impl Transformer for AddLabels {
     }
 }
 
-/// Removes labels by name from every metric (the seed's
+/// Removes labels by name from every metric (InfluxDB telemetry's
 /// `prometheus.RemoveLabels`). The order of the remaining labels is kept.
 ///
 /// ```
@@ -292,7 +292,7 @@ impl Transformer for RemoveLabels {
     }
 }
 
-/// Renames families, then sorts all families by name (the seed's
+/// Renames families, then sorts all families by name (InfluxDB telemetry's
 /// `prometheus.RenameFamilies`).
 ///
 /// Families that end up with the same name are not merged, as in Go; the
@@ -392,7 +392,7 @@ mod tests {
         families
     }
 
-    // The seed's TestAddLabels_Transform.
+    // InfluxDB telemetry's TestAddLabels_Transform.
 
     #[test]
     fn add_label_replaces_label() {
@@ -428,7 +428,7 @@ mod tests {
         assert_eq!(got, vec![api(&[("a", "1"), ("b", "2")])]);
     }
 
-    // The seed's TestRemoveLabels_Transform.
+    // InfluxDB telemetry's TestRemoveLabels_Transform.
 
     #[test]
     fn remove_label_from_metric() {
@@ -442,7 +442,7 @@ mod tests {
         assert_eq!(got, vec![api(&API_LABELS[1..])]);
     }
 
-    // The seed's TestRenameFamilies_Transform.
+    // InfluxDB telemetry's TestRenameFamilies_Transform.
 
     #[test]
     fn rename_metric_family_in_sort_order() {
@@ -468,7 +468,7 @@ mod tests {
         assert_eq!(run(&rename, families.clone()), families);
     }
 
-    // The seed's TestAddTimestamps.
+    // InfluxDB telemetry's TestAddTimestamps.
 
     #[test]
     fn add_timestamps() {

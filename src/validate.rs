@@ -5,7 +5,7 @@
 //! A push is refused, whole, when
 //!
 //! * any metric has a timestamp (`pushed metrics must not have timestamp`,
-//!   the seed's `ErrMetricsTimestampPresent`, as the Pushgateway);
+//!   InfluxDB telemetry's `ErrMetricsTimestampPresent`, as the Pushgateway);
 //! * a family name is not a metric name, `[a-zA-Z_:][a-zA-Z0-9_:]*`;
 //! * a label name is not `[a-zA-Z_][a-zA-Z0-9_]*`, or starts with `__`, or
 //!   is `le` on a histogram or `quantile` on a summary (those are the
@@ -91,7 +91,7 @@ pub(crate) fn check(
     grouping: &[LabelPair],
     hasher: &RandomState,
 ) -> Result<(), InvalidPush> {
-    // Timestamps first: the message the seed and the Pushgateway give.
+    // Timestamps first: the message InfluxDB telemetry and the Pushgateway give.
     if families
         .iter()
         .flat_map(|mf| &mf.metric)
@@ -316,7 +316,7 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_are_refused_with_the_seeds_message() {
+    fn timestamps_are_refused_with_the_pushgateways_message() {
         assert_eq!(
             err(&text("a 1 1000\n")),
             "pushed metrics must not have timestamp"

@@ -635,7 +635,7 @@ async fn bad_requests_say_what_and_where() {
 }
 
 #[tokio::test]
-async fn timestamp_message_is_exactly_the_seeds() {
+async fn timestamp_message_is_exactly_the_pushgateways() {
     let store = MemoryStore::new();
     let gw = gateway(&store);
     refused(

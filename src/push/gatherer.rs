@@ -51,7 +51,7 @@ impl StdError for GatherError {
     }
 }
 
-/// Returns the families to push (the seed's `prometheus.Gatherer`).
+/// Returns the families to push (InfluxDB telemetry's `prometheus.Gatherer`).
 ///
 /// Gathering is async so that a slow source can be bounded by the pusher's
 /// timeout and cancelled by dropping the push.

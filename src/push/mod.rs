@@ -1,5 +1,5 @@
 //! The sending side: gather families, keep a chosen subset, push them to a
-//! gateway (the seed's `Pusher` and `Reporter`).
+//! gateway (InfluxDB telemetry's `Pusher` and `Reporter`).
 //!
 //! * [`Gatherer`]: where the families come from, returning them or a
 //!   [`GatherError`]. Implemented for a `prometheus::Registry` (and

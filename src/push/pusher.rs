@@ -33,7 +33,7 @@ const SUCCESS_BODY_LIMIT: usize = 64 * 1024;
 /// Where tracing events go.
 const TARGET: &str = "pushgate::push";
 
-/// Sends the families of a [`Gatherer`] to a push gateway (the seed's
+/// Sends the families of a [`Gatherer`] to a push gateway (InfluxDB telemetry's
 /// `Pusher`, Go's `push.Pusher`).
 ///
 /// Built with [`Pusher::builder`]. Each call gathers, checks, encodes and
@@ -44,11 +44,11 @@ const TARGET: &str = "pushgate::push";
 ///
 /// | method | HTTP | the gateway |
 /// | --- | --- | --- |
-/// | [`push`](Pusher::push) | `POST` | replaces the families pushed, in the group (Go's `Add`, the seed's `Push`) |
+/// | [`push`](Pusher::push) | `POST` | replaces the families pushed, in the group (Go's `Add`, InfluxDB telemetry's `Push`) |
 /// | [`put`](Pusher::put) | `PUT` | replaces the whole group (Go's `Push`) |
 /// | [`delete`](Pusher::delete) | `DELETE` | deletes the group |
 ///
-/// A push of no families sends nothing (as the seed). Any 2xx is success.
+/// A push of no families sends nothing (as InfluxDB telemetry does). Any 2xx is success.
 /// The [timeout](PusherBuilder::timeout) bounds the whole call (gathering,
 /// encoding, every attempt and the waits between them); dropping the future
 /// cancels it. See the [`push`](super) module for an example.
@@ -130,7 +130,7 @@ impl<G: Gatherer> Pusher<G> {
     /// scheme, `http://` is assumed, as Go's client does) when a
     /// [job](PusherBuilder::job) is set, and the path
     /// `/metrics/job/<job>…` is added to it. Without a job, `url` is used
-    /// as it is (the seed's style), and the grouping key is whatever its
+    /// as it is (InfluxDB telemetry's style), and the grouping key is whatever its
     /// path says.
     pub fn builder(url: impl Into<String>, gatherer: G) -> PusherBuilder<G> {
         PusherBuilder {
@@ -190,7 +190,7 @@ where
     B::Error: Into<BoxError>,
 {
     /// Gathers and `POST`s the families: the gateway replaces, within the
-    /// group, the families of the same names (the seed's `Push`, Go's
+    /// group, the families of the same names (InfluxDB telemetry's `Push`, Go's
     /// `Add`).
     pub async fn push(&self) -> Result<Pushed, PushError> {
         self.push_with(Method::POST).await
@@ -491,7 +491,7 @@ impl<G, C> PusherBuilder<G, C> {
     }
 
     /// The format to send: [`Format::Protobuf`] (length-delimited, as Go's
-    /// client and the seed) by default; [`Format::Text`] and
+    /// client and InfluxDB telemetry) by default; [`Format::Text`] and
     /// [`Format::OpenMetrics`] are what other gateways may want. Not
     /// OpenMetrics to the Prometheus Pushgateway (1.5): it reads every body
     /// but protobuf as Prometheus text, where a counter's OpenMetrics
@@ -503,7 +503,7 @@ impl<G, C> PusherBuilder<G, C> {
     }
 
     /// The bound on each call, from gathering to the last answer;
-    /// [`crate::DEFAULT_TIMEOUT`] (10 s, as the seed) by default.
+    /// [`crate::DEFAULT_TIMEOUT`] (10 s, as InfluxDB telemetry) by default.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self

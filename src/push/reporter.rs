@@ -19,11 +19,11 @@ use super::Gatherer;
 use crate::grouping::PushMethod;
 use crate::BoxError;
 
-/// The seed's reporting interval: once a day.
+/// InfluxDB telemetry's reporting interval: once a day.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Pushes a [`Pusher`]'s families once at start, then every interval, until
-/// a shutdown signal (the seed's `Reporter`).
+/// a shutdown signal (InfluxDB telemetry's `Reporter`).
 ///
 /// Built with [`Reporter::new`] and the setters below, then run with
 /// [`run`](Reporter::run) (or [`spawn`](Reporter::spawn)), which takes the
@@ -35,7 +35,7 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 ///
 /// The first push starts at once. Each next one starts a *wait* after the
 /// previous one **ended**: the [interval](Reporter::interval) (24 hours by
-/// default, as the seed), give or take the [jitter](Reporter::jitter). So
+/// default, as in InfluxDB telemetry), give or take the [jitter](Reporter::jitter). So
 /// pushes never overlap, and a push slower than the interval is still
 /// followed by a full wait, not by the catch-up push a fixed-rate ticker
 /// would fire: the schedule slips by the time pushes take (seconds a day,
@@ -165,7 +165,7 @@ impl<G, C> fmt::Debug for Reporter<G, C> {
 }
 
 impl<G, C> Reporter<G, C> {
-    /// A reporter that pushes with `pusher` every 24 hours (the seed's
+    /// A reporter that pushes with `pusher` every 24 hours (InfluxDB telemetry's
     /// `NewReporter`), without jitter, finishing a push in flight at
     /// shutdown and making no final push; pushes are `POST`s
     /// ([`Pusher::push`]).
@@ -223,7 +223,7 @@ impl<G, C> Reporter<G, C> {
 
     /// Whether to push once more after the shutdown signal (after the push
     /// in flight, if any, is finished or abandoned), so that the gateway
-    /// keeps the values the app ended with; off by default, as the seed.
+    /// keeps the values the app ended with; off by default, as in InfluxDB telemetry.
     pub fn push_on_shutdown(mut self, push: bool) -> Self {
         self.push_on_shutdown = push;
         self

@@ -168,7 +168,7 @@ fn seen(log: &Log) -> std::sync::MutexGuard<'_, Vec<Seen>> {
     log.lock().unwrap()
 }
 
-// The seed's tests.
+// InfluxDB telemetry's pusher tests.
 
 #[tokio::test(start_paused = true)]
 async fn no_families_means_no_request() {
@@ -487,7 +487,7 @@ async fn a_url_used_as_it_is_brings_its_own_grouping_key() {
     with_job[1].metric[0]
         .label
         .push(LabelPair::new("job", "other"));
-    // The seed's style: the whole push URL, no job() call.
+    // InfluxDB telemetry's style: the whole push URL, no job() call.
     let (client, log) = scripted(vec![Reply::Status(202, "")]);
     let pusher = Pusher::builder(
         "https://gw/metrics/job/batch/instance/db1",
