@@ -13,7 +13,23 @@
 //! them to a gateway over any tower client (by default hyper-util with
 //! rustls), with grouping keys, retries, gzip, auth and mutual TLS, and a
 //! [`Reporter`](push::Reporter) that runs a pusher every interval until
-//! shutdown.
+//! shutdown. The [`grouping`] key protocol and the [`validate`] rules are
+//! shared by both sides.
+//!
+//! The design follows InfluxDB v2's Go `telemetry` package (its
+//! `PushGateway`, `Store`, `Encoder`, `Pusher`, `Reporter`, `Matcher` and
+//! transformers); on the wire, pushgate behaves as the Prometheus
+//! Pushgateway does.
+//!
+//! ## Features
+//!
+//! `cli` (the default) builds the `pushgate` command and everything it
+//! uses. A library user picks what they need: `gateway` (the [`gateway`],
+//! [`store`] and [`server`] modules), `push` (the [`push`] module and its
+//! HTTP client), `rustls` (HTTPS for that client), `zstd` and `snappy`
+//! (those `Content-Encoding`s on the gateway), `prometheus-client` (a
+//! gatherer for that crate). The model, codecs, [`grouping`], [`matcher`],
+//! [`transform`] and [`validate`] are always built.
 //!
 //! ## Mounting the gateway in an axum app
 //!
