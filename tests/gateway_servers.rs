@@ -98,6 +98,19 @@ async fn a_prefix_of_ones_own() {
         StatusCode::ACCEPTED
     );
     assert_eq!(key(&store.pushes()[0]), [("job", "j"), ("a", "b")]);
+    // A refusal names the push path this gateway takes.
+    let app = axum::Router::new().fallback_service(
+        PushGateway::builder(MemoryStore::new())
+            .path_prefix("/telemetry")
+            .build()
+            .unwrap(),
+    );
+    let (status, body) = post(&app, "/metrics/job/j").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body,
+        "not a push path: \"/metrics/job/j\" (push to /telemetry/job/<job>{/<label>/<value>})\n"
+    );
 }
 
 /// A store that takes `delay` per write and counts the writes begun.

@@ -165,7 +165,10 @@ fn head<B>(req: &Request<B>, prefix: &str) -> Result<Head, GatewayError> {
     };
     let path = req.uri().path();
     let Some(grouping) = grouping::parse_with_prefix(path, prefix)? else {
-        return Err(GatewayError::NotFound { path: path.into() });
+        return Err(GatewayError::NotFound {
+            path: path.into(),
+            prefix: prefix.into(),
+        });
     };
     let format = match (method, content_type(req)) {
         // A delete has no body: its Content-Type does not matter.

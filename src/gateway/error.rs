@@ -36,10 +36,12 @@ use crate::BoxError;
 #[non_exhaustive]
 pub enum GatewayError {
     /// The path is not a push path (`.../metrics/job/<job>...`).
-    #[error("not a push path: {path:?} (push to /metrics/job/<job>{{/<label>/<value>}})")]
+    #[error("not a push path: {path:?} (push to {prefix}/job/<job>{{/<label>/<value>}})")]
     NotFound {
         /// The request's path.
         path: String,
+        /// What comes before `/job/<job>` in a push path (`/metrics`).
+        prefix: String,
     },
     /// The method is not one the gateway answers.
     #[error("method {method} not allowed: push with POST or PUT, delete with DELETE")]
@@ -373,7 +375,10 @@ mod tests {
                 StatusCode::GATEWAY_TIMEOUT,
             ),
             (
-                Box::new(GatewayError::NotFound { path: "/x".into() }),
+                Box::new(GatewayError::NotFound {
+                    path: "/x".into(),
+                    prefix: "/metrics".into(),
+                }),
                 StatusCode::NOT_FOUND,
             ),
             ("disk on fire".into(), StatusCode::INTERNAL_SERVER_ERROR),
@@ -395,7 +400,10 @@ mod tests {
     #[test]
     fn every_outcome_is_listed() {
         let errors = [
-            GatewayError::NotFound { path: "/".into() },
+            GatewayError::NotFound {
+                path: "/".into(),
+                prefix: "/metrics".into(),
+            },
             GatewayError::MethodNotAllowed {
                 method: Method::PATCH,
                 allow: "POST, PUT, DELETE",
