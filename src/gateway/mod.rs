@@ -73,6 +73,27 @@
 //! `tonic::service::Routes::from(router)`). [`PeerAddrLayer`] fills in the
 //! client's address from axum's `ConnectInfo`.
 
+/// `get_ref`, `get_mut` and `into_inner` for a stage whose inner service
+/// is its `inner` field, as tower-http's services have them.
+macro_rules! inner_accessors {
+    () => {
+        /// The inner service.
+        pub fn get_ref(&self) -> &S {
+            &self.inner
+        }
+
+        /// The inner service, mutably.
+        pub fn get_mut(&mut self) -> &mut S {
+            &mut self.inner
+        }
+
+        /// The inner service, taken out.
+        pub fn into_inner(self) -> S {
+            self.inner
+        }
+    };
+}
+
 pub mod body_limit;
 pub mod deadline;
 pub mod decode;

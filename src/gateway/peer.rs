@@ -103,20 +103,7 @@ pub struct SetPeerAddr<S, F, T> {
 }
 
 impl<S, F, T> SetPeerAddr<S, F, T> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, taken out.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    inner_accessors!();
 }
 
 impl<S: Clone, F, T> Clone for SetPeerAddr<S, F, T> {

@@ -115,20 +115,7 @@ impl<S> Respond<S> {
         RespondLayer::new()
     }
 
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, taken out.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    inner_accessors!();
 
     /// The answer to a request refused before it reached the stack, logged
     /// and counted as the others.
