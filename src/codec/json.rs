@@ -40,7 +40,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use self::itoa_like::Int as _;
-use super::{float, DecodeError, EncodeError, Position};
+use super::{float, int, DecodeError, EncodeError, Position};
 use crate::format::Format;
 use crate::model::{
     Bucket, BucketSpan, Counter, Exemplar, Gauge, Histogram, LabelPair, Metric, MetricFamily,
@@ -186,26 +186,26 @@ impl<'a> Obj<'a> {
     }
 }
 
-/// Integer formatting without allocating.
+/// Integers as JSON numbers, through the one integer writer.
 mod itoa_like {
-    use std::io::Write as _;
+    use super::int;
 
     pub(super) trait Int: Copy {
         fn write(self, out: &mut Vec<u8>);
     }
 
     macro_rules! int {
-        ($($t:ty),*) => {$(
+        ($write:ident: $($t:ty),*) => {$(
             impl Int for $t {
                 fn write(self, out: &mut Vec<u8>) {
-                    // Writing to a Vec cannot fail.
-                    let _ = write!(out, "{self}");
+                    int::$write(out, self.into());
                 }
             }
         )*};
     }
 
-    int!(i32, u32, i64, u64);
+    int!(write_i64: i32, i64);
+    int!(write_u64: u32, u64);
 }
 
 fn write_family(out: &mut Vec<u8>, mf: &MetricFamily) {

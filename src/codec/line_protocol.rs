@@ -68,10 +68,9 @@
 //! are used when positive, as client_model says they override the integer
 //! counts; the seed predates them. Native histogram buckets are not written.
 
-use std::io::Write as _;
 use std::ops::Range;
 
-use super::{float, EncodeError};
+use super::{float, int, EncodeError};
 use crate::model::{LabelPair, Metric, MetricFamily, MetricType};
 
 /// Influx's `MaxKeyLength`: the largest series key (measurement, tags,
@@ -176,8 +175,8 @@ fn write_point<'m>(
         float::write_f_shortest(out, value);
     }
     if let Some(ns) = timestamp {
-        // Writing to a Vec cannot fail.
-        let _ = write!(out, " {ns}");
+        out.push(b' ');
+        int::write_i64(out, ns);
     }
     out.push(b'\n');
     true

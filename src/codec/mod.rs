@@ -13,6 +13,7 @@ pub mod text;
 
 mod float;
 mod id_hasher;
+mod int;
 mod wire;
 
 use std::fmt;

@@ -90,7 +90,7 @@ use std::hash::BuildHasherDefault;
 use bytes::Bytes;
 
 use super::id_hasher::IdHasher;
-use super::{float, DecodeError, EncodeError, Position};
+use super::{float, int, DecodeError, EncodeError, Position};
 use crate::format::Format;
 use crate::model::{
     Bucket, Counter, Exemplar, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
@@ -1953,9 +1953,7 @@ fn write_sample(
     out.push(b' ');
     match value {
         Value::Float(v) => write_float(out, v),
-        Value::Int(n) => {
-            let _ = std::fmt::Write::write_fmt(&mut VecWriter(out), format_args!("{n}"));
-        }
+        Value::Int(n) => int::write_u64(out, n),
     }
     if let Some(ms) = m.timestamp_ms {
         out.push(b' ');
@@ -2017,15 +2015,8 @@ fn write_seconds(out: &mut Vec<u8>, nanos: i128) {
         out.push(b'-');
     }
     // Decimal digits of |nanos|, most significant first.
-    let mut buf = [0u8; 40];
-    let mut n = nanos.unsigned_abs();
-    let mut start = buf.len();
-    while n > 0 {
-        start -= 1;
-        buf[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    let all = &buf[start..];
+    let mut buf = [0u8; 39];
+    let all = int::digits(nanos.unsigned_abs(), &mut buf);
     // The value is 0.DIGITS * 10^point.
     let point = all.len() as i64 - 9;
     let end = all.iter().rposition(|&c| c != b'0').map_or(1, |i| i + 1);
@@ -2042,8 +2033,7 @@ fn write_seconds(out: &mut Vec<u8>, nanos: i128) {
         if exp.unsigned_abs() < 10 {
             out.push(b'0');
         }
-        let _ =
-            std::fmt::Write::write_fmt(&mut VecWriter(out), format_args!("{}", exp.unsigned_abs()));
+        int::write_u64(out, exp.unsigned_abs());
     } else if point <= 0 {
         out.extend_from_slice(b"0.");
         out.resize(out.len() + point.unsigned_abs() as usize, b'0');
@@ -2150,15 +2140,6 @@ fn write_float(out: &mut Vec<u8>, v: f64) {
     float::write_g(out, v);
     if v.is_finite() && !out[start..].iter().any(|&c| c == b'.' || c == b'e') {
         out.extend_from_slice(b".0");
-    }
-}
-
-struct VecWriter<'a>(&'a mut Vec<u8>);
-
-impl std::fmt::Write for VecWriter<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
     }
 }
 

@@ -39,7 +39,7 @@ use foldhash::fast::RandomState;
 use bytes::Bytes;
 
 use super::id_hasher::IdHasher;
-use super::{float, DecodeError, EncodeError, Position};
+use super::{float, int, DecodeError, EncodeError, Position};
 use crate::format::Format;
 use crate::model::{
     Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType, Quantile, Str,
@@ -1503,7 +1503,7 @@ impl SampleWriter<'_> {
         write_float(out, value);
         if let Some(ts) = m.timestamp_ms {
             out.push(b' ');
-            write_i64(out, ts);
+            int::write_i64(out, ts);
         }
         out.push(b'\n');
     }
@@ -1585,28 +1585,10 @@ fn write_float(out: &mut Vec<u8>, v: f64) {
     } else if v.fract() == 0.0 && v.abs() < 1e6 {
         // Integers below 1e6 are their plain digits under 'g' (counts,
         // counters): skip the shortest-digits search.
-        write_i64(out, v as i64);
+        int::write_i64(out, v as i64);
     } else {
         float::write_g(out, v);
     }
-}
-
-fn write_i64(out: &mut Vec<u8>, v: i64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut n = v.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if v < 0 {
-        out.push(b'-');
-    }
-    out.extend_from_slice(&buf[i..]);
 }
 
 #[cfg(test)]
