@@ -11,6 +11,7 @@ pub mod openmetrics;
 pub mod protobuf;
 pub mod text;
 
+mod exposition;
 mod float;
 mod id_hasher;
 mod int;

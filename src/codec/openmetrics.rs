@@ -89,12 +89,13 @@ use std::hash::BuildHasherDefault;
 
 use bytes::Bytes;
 
+use super::exposition::{self, Dialect, LabelSetHasher, OtherEscapes, SampleName};
 use super::id_hasher::IdHasher;
 use super::{float, int, DecodeError, EncodeError, Position};
 use crate::format::Format;
 use crate::model::{
-    Bucket, Counter, Exemplar, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
-    Quantile, Str, Summary, Timestamp, Untyped,
+    name, Bucket, Counter, Exemplar, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
+    Quantile, Str, Summary, Timestamp, Untyped, Utf8Body,
 };
 
 /// Decodes an OpenMetrics text exposition.
@@ -115,15 +116,8 @@ use crate::model::{
 /// assert_eq!(counter.exemplar.as_ref().unwrap().label[0].value(), "7");
 /// ```
 pub fn decode(body: Bytes) -> Result<Vec<MetricFamily>, DecodeError> {
-    let text = match std::str::from_utf8(&body) {
-        Ok(text) => text,
-        Err(e) => {
-            let before = &body[..e.valid_up_to()];
-            let line = 1 + before.iter().filter(|&&c| c == b'\n').count();
-            return Err(error(line, "invalid UTF-8"));
-        }
-    };
-    Decoder::new(&body, text).run()
+    let body = exposition::utf8_body(body, Format::OpenMetrics)?;
+    Decoder::new(&body).run()
 }
 
 /// Appends `families` to `out` as OpenMetrics text, then `# EOF`.
@@ -343,7 +337,8 @@ impl Family {
 }
 
 struct Decoder<'a> {
-    body: &'a Bytes,
+    body: &'a Utf8Body,
+    /// The body, as text and as bytes.
     text: &'a str,
     b: &'a [u8],
     /// The current 1-based line.
@@ -357,14 +352,15 @@ struct Decoder<'a> {
     labels: Vec<RawLabel>,
     exemplar_labels: Vec<RawLabel>,
     scratch: Vec<u8>,
+    hasher: LabelSetHasher,
 }
 
 impl<'a> Decoder<'a> {
-    fn new(body: &'a Bytes, text: &'a str) -> Decoder<'a> {
+    fn new(body: &'a Utf8Body) -> Decoder<'a> {
         Decoder {
             body,
-            text,
-            b: text.as_bytes(),
+            text: body.as_str(),
+            b: body.as_str().as_bytes(),
             line: 0,
             eof: false,
             fam: None,
@@ -373,6 +369,7 @@ impl<'a> Decoder<'a> {
             labels: Vec::new(),
             exemplar_labels: Vec::new(),
             scratch: Vec::new(),
+            hasher: LabelSetHasher::default(),
         }
     }
 
@@ -415,19 +412,21 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    /// A zero-copy string of the body.
+    /// `start..end` of the body.
+    fn str(&self, start: usize, end: usize) -> &'a str {
+        self.body.get(start..end)
+    }
+
+    /// A zero-copy string of the body. Every range the decoder slices
+    /// starts and ends next to ASCII delimiters, so on character boundaries.
     fn slice(&self, start: usize, end: usize) -> Str {
-        debug_assert!(self.text.is_char_boundary(start) && self.text.is_char_boundary(end));
-        // SAFETY: the body is valid UTF-8 (checked in `decode`), and every
-        // range the decoder slices starts and ends next to ASCII delimiters,
-        // so on character boundaries.
-        unsafe { Str::from_utf8_slice_unchecked(self.body, start..end) }
+        self.body.slice(start..end)
     }
 
     /// A label value or help text: zero-copy unless it holds escapes.
     fn string(&self, start: usize, end: usize, escaped: bool) -> Str {
         if escaped {
-            Str::from(unescape(&self.b[start..end]))
+            Str::from(unescape(self.str(start, end)))
         } else {
             self.slice(start, end)
         }
@@ -483,11 +482,11 @@ impl<'a> Decoder<'a> {
             ));
         };
         let ns = start + 7;
-        let ne = metric_name_end(b, ns, end);
+        let ne = exposition::metric_name_end(b, ns);
         if ne == ns {
             return Err(self.err(format!(
                 "expected a metric name after # {}, found {}",
-                &self.text[start + 2..start + 6],
+                self.str(start + 2, start + 6),
                 self.found(ns, end)
             )));
         }
@@ -518,7 +517,7 @@ impl<'a> Decoder<'a> {
             if self.fam.as_ref().is_some_and(|f| f.has_samples) {
                 return Err(self.err(format!(
                     "metadata for `{}` after its samples: # HELP, # TYPE and # UNIT must come first",
-                    &self.text[name.0..name.1]
+                    self.str(name.0, name.1)
                 )));
             }
         } else {
@@ -526,7 +525,7 @@ impl<'a> Decoder<'a> {
             if self.seen.contains_key(n) {
                 return Err(self.err(format!(
                     "family `{}` appears a second time: a family's lines must not be interleaved with other families'",
-                    &self.text[name.0..name.1]
+                    self.str(name.0, name.1)
                 )));
             }
             self.fam = Some(Family::new(name, self.line));
@@ -536,9 +535,9 @@ impl<'a> Decoder<'a> {
             return Ok(());
         };
         fam.line = line;
-        let text = &self.text[arg.0..arg.1];
+        let text = self.str(arg.0, arg.1);
         let arg_bytes = &b[arg.0..arg.1];
-        let fname = &self.text[name.0..name.1];
+        let fname = self.str(name.0, name.1);
         match keyword {
             Meta::Type => {
                 if fam.typed {
@@ -574,7 +573,7 @@ impl<'a> Decoder<'a> {
                     return Err(self.err(format!("a second # UNIT line for `{fname}`")));
                 }
                 fam.unit_seen = true;
-                if let Some(c) = arg_bytes.iter().find(|&&c| !is_name_char(c)) {
+                if let Some(c) = arg_bytes.iter().find(|&&c| !name::is_metric_name_char(c)) {
                     return Err(self.err(format!(
                         "invalid character {:?} in unit: a unit consists of letters, digits, '_' and ':'",
                         char::from(*c)
@@ -622,7 +621,7 @@ impl<'a> Decoder<'a> {
                 if !u.suffixes().contains(&t) {
                     continue;
                 }
-                let fname = &self.text[name.0..name.1];
+                let fname = self.str(name.0, name.1);
                 let other = String::from_utf8_lossy(other);
                 return Err(if other == fname {
                     self.err(format!(
@@ -647,7 +646,7 @@ impl<'a> Decoder<'a> {
             return Ok(());
         };
         if let Some(p) = fam.point.take() {
-            let name = &self.text[fam.name.0..fam.name.1];
+            let name = self.str(fam.name.0, fam.name.1);
             finish_point(&mut fam, &p, name).map_err(|m| error(p.line, m))?;
         }
         if !fam.claimed {
@@ -688,12 +687,8 @@ impl<'a> Decoder<'a> {
         }
         loop {
             let ns = i;
-            if i < end && (b[i].is_ascii_alphabetic() || b[i] == b'_') {
-                i += 1;
-                while i < end && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
-                    i += 1;
-                }
-            }
+            // No name runs past `end`, a line feed.
+            i = exposition::label_name_end(b, i);
             if i == ns {
                 return Err(self.err(if i < end && b[i] == b'}' {
                     "expected a label name after ',': a trailing comma is not allowed".to_string()
@@ -705,7 +700,7 @@ impl<'a> Decoder<'a> {
             if i >= end || b[i] != b'=' {
                 return Err(self.err(format!(
                     "expected '=' after label name `{}`, found {}",
-                    &self.text[ns..ne],
+                    self.str(ns, ne),
                     self.found(i, end)
                 )));
             }
@@ -713,28 +708,18 @@ impl<'a> Decoder<'a> {
             if i >= end || b[i] != b'"' {
                 return Err(self.err(format!(
                     "expected '\"' to open the value of label `{}`, found {}",
-                    &self.text[ns..ne],
+                    self.str(ns, ne),
                     self.found(i, end)
                 )));
             }
-            i += 1;
-            let vs = i;
-            let mut escaped = false;
-            loop {
-                if i >= end {
-                    return Err(self.err(format!(
-                        "the value of label `{}` has no closing '\"'",
-                        &self.text[ns..ne]
-                    )));
-                }
-                match b[i] {
-                    b'"' => break,
-                    b'\\' => {
-                        escaped = true;
-                        i += 2;
-                    }
-                    _ => i += 1,
-                }
+            let vs = i + 1;
+            let escaped;
+            (i, escaped) = exposition::quoted_end(b, vs);
+            if i >= end {
+                return Err(self.err(format!(
+                    "the value of label `{}` has no closing '\"'",
+                    self.str(ns, ne)
+                )));
             }
             out.push(RawLabel {
                 ns,
@@ -762,7 +747,7 @@ impl<'a> Decoder<'a> {
         for (i, l) in labels.iter().enumerate() {
             let name = &b[l.ns..l.ne];
             if labels[..i].iter().any(|k| &b[k.ns..k.ne] == name) {
-                return Err(self.err(format!("duplicate label name `{}`", &self.text[l.ns..l.ne])));
+                return Err(self.err(format!("duplicate label name `{}`", self.str(l.ns, l.ne))));
             }
         }
         Ok(())
@@ -770,12 +755,8 @@ impl<'a> Decoder<'a> {
 
     /// Parses a timestamp token (seconds) exactly, as nanoseconds.
     fn timestamp(&self, start: usize, end: usize, what: &str) -> Result<i128, DecodeError> {
-        parse_nanos(&self.b[start..end]).map_err(|why| {
-            self.err(format!(
-                "invalid {what} `{}`: {why}",
-                &self.text[start..end]
-            ))
-        })
+        parse_nanos(&self.b[start..end])
+            .map_err(|why| self.err(format!("invalid {what} `{}`: {why}", self.str(start, end))))
     }
 
     /// Reads ` # {labels} value [timestamp]` from `i` (at the `#`) to the end
@@ -816,7 +797,7 @@ impl<'a> Decoder<'a> {
     }
 
     fn number(&self, start: usize, end: usize, what: &str) -> Result<f64, DecodeError> {
-        let text = &self.text[start..end];
+        let text = self.str(start, end);
         float::parse(text).ok_or_else(|| {
             self.err(format!(
                 "invalid {what} `{text}`: expected a number, NaN, +Inf or -Inf"
@@ -833,7 +814,7 @@ impl<'a> Decoder<'a> {
         let b = self.b;
 
         // The syntax: name [labels] SP value [SP timestamp] [SP # SP exemplar].
-        let name_end = metric_name_end(b, start, end);
+        let name_end = exposition::metric_name_end(b, start);
         if name_end == start {
             return Err(self.err(format!(
                 "expected a metric name or a line starting with '#', found {}",
@@ -924,7 +905,7 @@ impl<'a> Decoder<'a> {
         fam.line = self.line;
         let kind = fam.kind;
         let fname = &b[fam.name.0..fam.name.1];
-        let sample_name = &self.text[start..name_end];
+        let sample_name = self.str(start, name_end);
 
         if exemplar.is_some() && !matches!(role, Role::Total | Role::Bucket) {
             return Err(self.err(
@@ -941,7 +922,7 @@ impl<'a> Decoder<'a> {
             Role::Quantile => Some(find(b"quantile").ok_or_else(|| {
                 self.err(format!(
                     "`{sample_name}` of summary `{}` needs a `quantile` label",
-                    &self.text[fam.name.0..fam.name.1]
+                    self.str(fam.name.0, fam.name.1)
                 ))
             })?),
             Role::State => Some(find(fname).ok_or_else(|| {
@@ -1007,7 +988,7 @@ impl<'a> Decoder<'a> {
         }
         if new_point {
             if let Some(p) = fam.point.take() {
-                let name = &self.text[fam.name.0..fam.name.1];
+                let name = self.str(fam.name.0, fam.name.1);
                 finish_point(&mut fam, &p, name).map_err(|m| error(p.line, m))?;
             }
             self.start_point(&mut fam, labels, special, role, ts, !same_group)?;
@@ -1016,7 +997,7 @@ impl<'a> Decoder<'a> {
         }
 
         // The sample's value.
-        let value_text = &self.text[vs..ve];
+        let value_text = self.str(vs, ve);
         let line = self.line;
         let (Some(p), Some(m)) = (fam.point.as_mut(), fam.metrics.last_mut()) else {
             return Err(self.err("internal error: no metric for the sample"));
@@ -1151,7 +1132,7 @@ impl<'a> Decoder<'a> {
                 let l = special.map(|i| labels[i]);
                 let q = l
                     .and_then(|l| {
-                        let text = raw_text(&self.b[l.vs..l.ve], l.escaped);
+                        let text = raw_text(self.str(l.vs, l.ve), l.escaped);
                         float::parse(&text)
                     })
                     .filter(|q| (0.0..=1.0).contains(q))
@@ -1176,7 +1157,7 @@ impl<'a> Decoder<'a> {
             Role::Bucket => {
                 let l = special.map(|i| labels[i]);
                 let le_text = l.map_or(Cow::Borrowed(""), |l| {
-                    raw_text(&self.b[l.vs..l.ve], l.escaped)
+                    raw_text(self.str(l.vs, l.ve), l.escaped)
                 });
                 let le = float::parse(&le_text)
                     .filter(|le| !le.is_nan())
@@ -1245,8 +1226,8 @@ impl<'a> Decoder<'a> {
             .map(|(_, l)| self.label_pair(l))
             .collect();
         let skip = if keep { special } else { None };
-        if new_group && !fam.groups.insert(group_hash(&pairs, skip)) {
-            let fname = &self.text[fam.name.0..fam.name.1];
+        if new_group && !fam.groups.insert(self.group_hash(&pairs, skip)) {
+            let fname = self.str(fam.name.0, fam.name.1);
             let stateset = fam.kind == Kind::StateSet;
             let earlier = fam.metrics.iter().any(|m| {
                 let m_skip = if stateset {
@@ -1259,7 +1240,7 @@ impl<'a> Decoder<'a> {
             if earlier {
                 return Err(self.err(format!(
                     "metric {} of family `{fname}` appeared earlier: a metric's samples must be contiguous",
-                    describe(&pairs, skip)
+                    exposition::describe(None, without(&pairs, skip))
                 )));
             }
         }
@@ -1319,14 +1300,14 @@ impl<'a> Decoder<'a> {
         labels: &[RawLabel],
         special: Option<usize>,
     ) -> Result<(), DecodeError> {
-        let fname = &self.text[fam.name.0..fam.name.1];
+        let fname = self.str(fam.name.0, fam.name.1);
         let (Some(p), Some(state)) = (fam.point.as_mut(), special.map(|i| labels[i])) else {
             return Err(self.err("internal error: no stateset point"));
         };
-        let raw = &self.b[state.vs..state.ve];
+        let raw = self.str(state.vs, state.ve);
         for m in &fam.metrics[p.start..] {
             if let Some(l) = m.label.iter().find(|l| l.name() == fname) {
-                if raw_eq(raw, state.escaped, l.value()) {
+                if raw_eq(raw.as_bytes(), state.escaped, l.value()) {
                     return Err(self.err(format!(
                         "duplicate state `{}` in stateset `{fname}`",
                         raw_text(raw, state.escaped)
@@ -1343,6 +1324,13 @@ impl<'a> Decoder<'a> {
         });
         p.skip = special;
         Ok(())
+    }
+
+    /// The hash of a metric's label set, without the one at `skip`, in any
+    /// order.
+    fn group_hash(&self, labels: &[LabelPair], skip: Option<usize>) -> u64 {
+        self.hasher
+            .hash(without(labels, skip).map(|l| (l.name().as_bytes(), l.value().as_bytes())))
     }
 
     fn exemplar(&self, value: f64, ts: Option<i128>) -> Result<Exemplar, DecodeError> {
@@ -1432,23 +1420,6 @@ fn finish_point(fam: &mut Family, p: &Point, name: &str) -> Result<(), String> {
     }
 }
 
-fn is_name_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c == b':'
-}
-
-/// The end of the metric name at `i`, or `i` if there is none.
-fn metric_name_end(b: &[u8], i: usize, end: usize) -> usize {
-    if i < end && (b[i].is_ascii_alphabetic() || b[i] == b'_' || b[i] == b':') {
-        let mut j = i + 1;
-        while j < end && is_name_char(b[j]) {
-            j += 1;
-        }
-        j
-    } else {
-        i
-    }
-}
-
 /// The end of the space-delimited token at `i`.
 fn token_end(b: &[u8], i: usize, end: usize) -> usize {
     b[i.min(end)..end]
@@ -1458,70 +1429,28 @@ fn token_end(b: &[u8], i: usize, end: usize) -> usize {
 }
 
 /// Undoes `\\`, `\n` and `\"`; other backslashes stay as they are.
-fn unescape(raw: &[u8]) -> String {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        let c = raw[i];
-        if c == b'\\' {
-            match raw.get(i + 1) {
-                Some(b'\\') => out.push(b'\\'),
-                Some(b'n') => out.push(b'\n'),
-                Some(b'"') => out.push(b'"'),
-                _ => {
-                    out.push(c);
-                    i += 1;
-                    continue;
-                }
-            }
-            i += 2;
-        } else {
-            out.push(c);
-            i += 1;
-        }
-    }
-    // Only ASCII pairs were replaced by ASCII bytes, so UTF-8 stays valid.
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+fn unescape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    // Keeping other escapes, it cannot fail.
+    let _ = exposition::unescape_into(raw, &mut out, OtherEscapes::Keep);
+    out
 }
 
-fn raw_text(raw: &[u8], escaped: bool) -> Cow<'_, str> {
+fn raw_text(raw: &str, escaped: bool) -> Cow<'_, str> {
     if escaped {
         Cow::Owned(unescape(raw))
     } else {
-        String::from_utf8_lossy(raw)
+        Cow::Borrowed(raw)
     }
 }
 
 /// Whether the raw (escaped) `raw` reads as `value`, without allocating.
 fn raw_eq(raw: &[u8], escaped: bool, value: &str) -> bool {
-    if !escaped {
-        return raw == value.as_bytes();
+    if escaped {
+        exposition::unescaped_eq(raw, value.as_bytes())
+    } else {
+        raw == value.as_bytes()
     }
-    let v = value.as_bytes();
-    let (mut i, mut j) = (0, 0);
-    while i < raw.len() {
-        let mut c = raw[i];
-        i += 1;
-        if c == b'\\' {
-            match raw.get(i) {
-                Some(b'\\') => i += 1,
-                Some(b'n') => {
-                    c = b'\n';
-                    i += 1;
-                }
-                Some(b'"') => {
-                    c = b'"';
-                    i += 1;
-                }
-                _ => {}
-            }
-        }
-        if v.get(j) != Some(&c) {
-            return false;
-        }
-        j += 1;
-    }
-    j == v.len()
 }
 
 fn raw_label_eq(b: &[u8], r: &RawLabel, l: &LabelPair) -> bool {
@@ -1591,50 +1520,13 @@ fn same_set(
         })
 }
 
-/// A hash of a label set that does not depend on the labels' order.
-fn group_hash(labels: &[LabelPair], skip: Option<usize>) -> u64 {
-    fn fnv(bytes: &[u8], mut h: u64) -> u64 {
-        for &c in bytes {
-            h ^= u64::from(c);
-            h = h.wrapping_mul(0x100_0000_01b3);
-        }
-        h
-    }
-    let mut sum = 0u64;
-    for (i, l) in labels.iter().enumerate() {
-        if Some(i) == skip {
-            continue;
-        }
-        let h = fnv(l.name().as_bytes(), 0xcbf2_9ce4_8422_2325);
-        let h = fnv(l.value().as_bytes(), fnv(&[0xff], h));
-        // A finalizer, so that summing does not cancel structure out.
-        let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        sum = sum.wrapping_add(z ^ (z >> 31));
-    }
-    sum
-}
-
-/// `{a="b",...}` for error messages.
-fn describe(labels: &[LabelPair], skip: Option<usize>) -> String {
-    let mut out = Vec::from(&b"{"[..]);
-    let mut first = true;
-    for (i, l) in labels.iter().enumerate() {
-        if Some(i) == skip {
-            continue;
-        }
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        out.extend_from_slice(l.name().as_bytes());
-        out.extend_from_slice(b"=\"");
-        write_escaped(&mut out, l.value());
-        out.push(b'"');
-    }
-    out.push(b'}');
-    String::from_utf8_lossy(&out).into_owned()
+/// `labels` without the one at `skip`.
+fn without(labels: &[LabelPair], skip: Option<usize>) -> impl Iterator<Item = &LabelPair> {
+    labels
+        .iter()
+        .enumerate()
+        .filter(move |&(i, _)| Some(i) != skip)
+        .map(|(_, l)| l)
 }
 
 /// A count: a non-negative integer, written as one or as an integral float.
@@ -1768,14 +1660,6 @@ enum Value {
     Int(u64),
 }
 
-/// How a family's samples are named.
-struct Names<'n> {
-    /// The name samples are written with, before their suffix.
-    base: &'n str,
-    /// `base` is not a valid legacy name, so it goes quoted inside the braces.
-    quoted: bool,
-}
-
 fn encode_family(mf: &MetricFamily, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let name = mf.name();
     if name.is_empty() {
@@ -1803,15 +1687,56 @@ fn encode_family(mf: &MetricFamily, out: &mut Vec<u8>) -> Result<(), EncodeError
             family = Cow::Owned(format!("{family}_{unit}"));
         }
     }
-    if let Some(help) = &mf.help {
+    write_metadata(out, &family, mf.help.as_deref(), ty, total, unit);
+
+    let w = Writer {
+        name: SampleName::new(&family),
+        family: name,
+        ty,
+    };
+    for m in &mf.metric {
+        match ty {
+            MetricType::Counter => w.counter(out, m, total)?,
+            MetricType::Gauge => {
+                let g = m.gauge.as_ref().ok_or_else(|| w.expected("a gauge"))?;
+                let value = Value::Float(g.value.unwrap_or(0.0));
+                w.sample(out, "", m, None, value, None)?;
+            }
+            MetricType::Untyped => {
+                let u = m
+                    .untyped
+                    .as_ref()
+                    .ok_or_else(|| w.expected("an untyped value"))?;
+                let value = Value::Float(u.value.unwrap_or(0.0));
+                w.sample(out, "", m, None, value, None)?;
+            }
+            MetricType::Summary => w.summary(out, m)?,
+            MetricType::Histogram | MetricType::GaugeHistogram => w.histogram(out, m)?,
+        }
+    }
+    Ok(())
+}
+
+/// The `# HELP`, `# TYPE` and `# UNIT` lines of a family named `family`
+/// (without `_total`, with the unit).
+fn write_metadata(
+    out: &mut Vec<u8>,
+    family: &str,
+    help: Option<&str>,
+    ty: MetricType,
+    total: bool,
+    unit: Option<&str>,
+) {
+    let quote = Dialect::OpenMetrics.help_escapes_quotes();
+    if let Some(help) = help {
         out.extend_from_slice(b"# HELP ");
-        write_name(out, &family);
+        exposition::write_name(out, family);
         out.push(b' ');
-        write_escaped(out, help);
+        exposition::write_escaped(out, help, quote);
         out.push(b'\n');
     }
     out.extend_from_slice(b"# TYPE ");
-    write_name(out, &family);
+    exposition::write_name(out, family);
     out.extend_from_slice(match ty {
         MetricType::Counter if total => b" counter\n",
         MetricType::Counter | MetricType::Untyped => b" unknown\n",
@@ -1822,177 +1747,184 @@ fn encode_family(mf: &MetricFamily, out: &mut Vec<u8>) -> Result<(), EncodeError
     });
     if let Some(unit) = unit {
         out.extend_from_slice(b"# UNIT ");
-        write_name(out, &family);
+        exposition::write_name(out, family);
         out.push(b' ');
-        write_escaped(out, unit);
+        exposition::write_escaped(out, unit, true);
         out.push(b'\n');
     }
-
-    let names = Names {
-        base: &family,
-        quoted: !is_legacy_name(&family),
-    };
-    let expected =
-        |what: &str| encode_error(format!("expected {what} in a metric of family `{name}`"));
-    for m in &mf.metric {
-        match ty {
-            MetricType::Counter => {
-                let c = m.counter.as_ref().ok_or_else(|| expected("a counter"))?;
-                let (suffix, exemplar) = if total {
-                    ("_total", c.exemplar.as_deref())
-                } else {
-                    ("", None)
-                };
-                let value = Value::Float(c.value.unwrap_or(0.0));
-                write_sample(out, &names, suffix, m, None, value, exemplar)?;
-                if let (true, Some(created)) = (total, c.created_timestamp) {
-                    write_created(out, &names, m, created);
-                }
-            }
-            MetricType::Gauge => {
-                let g = m.gauge.as_ref().ok_or_else(|| expected("a gauge"))?;
-                write_sample(
-                    out,
-                    &names,
-                    "",
-                    m,
-                    None,
-                    Value::Float(g.value.unwrap_or(0.0)),
-                    None,
-                )?;
-            }
-            MetricType::Untyped => {
-                let u = m
-                    .untyped
-                    .as_ref()
-                    .ok_or_else(|| expected("an untyped value"))?;
-                write_sample(
-                    out,
-                    &names,
-                    "",
-                    m,
-                    None,
-                    Value::Float(u.value.unwrap_or(0.0)),
-                    None,
-                )?;
-            }
-            MetricType::Summary => {
-                let s = m.summary.as_deref().ok_or_else(|| expected("a summary"))?;
-                for q in &s.quantile {
-                    let label = ("quantile", q.quantile.unwrap_or(0.0));
-                    let value = Value::Float(q.value.unwrap_or(0.0));
-                    write_sample(out, &names, "", m, Some(label), value, None)?;
-                }
-                if let Some(sum) = s.sample_sum {
-                    write_sample(out, &names, "_sum", m, None, Value::Float(sum), None)?;
-                }
-                if let Some(count) = s.sample_count {
-                    write_sample(out, &names, "_count", m, None, Value::Int(count), None)?;
-                }
-                if let Some(created) = s.created_timestamp {
-                    write_created(out, &names, m, created);
-                }
-            }
-            MetricType::Histogram | MetricType::GaugeHistogram => {
-                let h = m
-                    .histogram
-                    .as_deref()
-                    .ok_or_else(|| expected("a histogram"))?;
-                let float = h.sample_count_float.is_some_and(|c| c > 0.0)
-                    || h.bucket
-                        .iter()
-                        .any(|b| b.cumulative_count_float.is_some_and(|c| c > 0.0));
-                if float {
-                    return Err(encode_error(format!(
-                        "OpenMetrics 1.0 cannot carry float histogram `{name}`"
-                    )));
-                }
-                let mut inf = false;
-                for bucket in &h.bucket {
-                    let le = bucket.upper_bound.unwrap_or(0.0);
-                    inf |= le == f64::INFINITY;
-                    let count = Value::Int(bucket.cumulative_count.unwrap_or(0));
-                    let exemplar = bucket.exemplar.as_deref();
-                    write_sample(out, &names, "_bucket", m, Some(("le", le)), count, exemplar)?;
-                }
-                let count = h.sample_count.unwrap_or(0);
-                if !inf {
-                    let le = ("le", f64::INFINITY);
-                    write_sample(out, &names, "_bucket", m, Some(le), Value::Int(count), None)?;
-                }
-                let gauge = ty == MetricType::GaugeHistogram;
-                if let Some(sum) = h.sample_sum {
-                    let (sum_suffix, count_suffix) = if gauge {
-                        ("_gsum", "_gcount")
-                    } else {
-                        ("_sum", "_count")
-                    };
-                    write_sample(out, &names, sum_suffix, m, None, Value::Float(sum), None)?;
-                    write_sample(out, &names, count_suffix, m, None, Value::Int(count), None)?;
-                }
-                if let (false, Some(created)) = (gauge, h.created_timestamp) {
-                    write_created(out, &names, m, created);
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
-/// Writes one sample line: name and labels, value, timestamp, exemplar.
-fn write_sample(
-    out: &mut Vec<u8>,
-    names: &Names<'_>,
-    suffix: &str,
-    m: &Metric,
-    extra: Option<(&str, f64)>,
-    value: Value,
-    exemplar: Option<&Exemplar>,
-) -> Result<(), EncodeError> {
-    write_name_and_labels(out, names, suffix, &m.label, extra);
-    out.push(b' ');
-    match value {
-        Value::Float(v) => write_float(out, v),
-        Value::Int(n) => int::write_u64(out, n),
+/// Writes the sample lines of one family's metrics.
+struct Writer<'a> {
+    /// What samples are named, before their suffix.
+    name: SampleName<'a>,
+    /// The family's name, for errors.
+    family: &'a str,
+    ty: MetricType,
+}
+
+impl Writer<'_> {
+    fn expected(&self, what: &str) -> EncodeError {
+        encode_error(format!(
+            "expected {what} in a metric of family `{}`",
+            self.family
+        ))
     }
-    if let Some(ms) = m.timestamp_ms {
-        out.push(b' ');
-        write_seconds(out, i128::from(ms) * 1_000_000);
+
+    /// A counter's `_total` (+ exemplar) and `_created` lines; or, for a
+    /// family not named `..._total`, its plain sample, typed unknown.
+    fn counter(&self, out: &mut Vec<u8>, m: &Metric, total: bool) -> Result<(), EncodeError> {
+        let c = m
+            .counter
+            .as_ref()
+            .ok_or_else(|| self.expected("a counter"))?;
+        let (suffix, exemplar) = if total {
+            ("_total", c.exemplar.as_deref())
+        } else {
+            ("", None)
+        };
+        let value = Value::Float(c.value.unwrap_or(0.0));
+        self.sample(out, suffix, m, None, value, exemplar)?;
+        if let (true, Some(created)) = (total, c.created_timestamp) {
+            self.created(out, m, created);
+        }
+        Ok(())
     }
-    if let Some(e) = exemplar.filter(|e| !e.label.is_empty()) {
-        out.extend_from_slice(b" # ");
-        write_labels(out, &e.label, None, b'{');
-        out.push(b'}');
+
+    /// A summary's quantile lines, then `_sum`, `_count` and `_created`
+    /// where present.
+    fn summary(&self, out: &mut Vec<u8>, m: &Metric) -> Result<(), EncodeError> {
+        let s = m
+            .summary
+            .as_deref()
+            .ok_or_else(|| self.expected("a summary"))?;
+        for q in &s.quantile {
+            let label = ("quantile", q.quantile.unwrap_or(0.0));
+            let value = Value::Float(q.value.unwrap_or(0.0));
+            self.sample(out, "", m, Some(label), value, None)?;
+        }
+        if let Some(sum) = s.sample_sum {
+            self.sample(out, "_sum", m, None, Value::Float(sum), None)?;
+        }
+        if let Some(count) = s.sample_count {
+            self.sample(out, "_count", m, None, Value::Int(count), None)?;
+        }
+        if let Some(created) = s.created_timestamp {
+            self.created(out, m, created);
+        }
+        Ok(())
+    }
+
+    /// A histogram's or gauge histogram's bucket lines (+ exemplars), with
+    /// a `+Inf` bucket added when missing, then `_sum` and `_count` (or
+    /// `_gsum` and `_gcount`) if it has a sum, and `_created`.
+    fn histogram(&self, out: &mut Vec<u8>, m: &Metric) -> Result<(), EncodeError> {
+        let h = m
+            .histogram
+            .as_deref()
+            .ok_or_else(|| self.expected("a histogram"))?;
+        let float = h.sample_count_float.is_some_and(|c| c > 0.0)
+            || h.bucket
+                .iter()
+                .any(|b| b.cumulative_count_float.is_some_and(|c| c > 0.0));
+        if float {
+            return Err(encode_error(format!(
+                "OpenMetrics 1.0 cannot carry float histogram `{}`",
+                self.family
+            )));
+        }
+        let mut inf = false;
+        for bucket in &h.bucket {
+            let le = bucket.upper_bound.unwrap_or(0.0);
+            inf |= le == f64::INFINITY;
+            let count = Value::Int(bucket.cumulative_count.unwrap_or(0));
+            let exemplar = bucket.exemplar.as_deref();
+            self.sample(out, "_bucket", m, Some(("le", le)), count, exemplar)?;
+        }
+        let count = h.sample_count.unwrap_or(0);
+        if !inf {
+            let le = ("le", f64::INFINITY);
+            self.sample(out, "_bucket", m, Some(le), Value::Int(count), None)?;
+        }
+        let gauge = self.ty == MetricType::GaugeHistogram;
+        if let Some(sum) = h.sample_sum {
+            let (sum_suffix, count_suffix) = if gauge {
+                ("_gsum", "_gcount")
+            } else {
+                ("_sum", "_count")
+            };
+            self.sample(out, sum_suffix, m, None, Value::Float(sum), None)?;
+            self.sample(out, count_suffix, m, None, Value::Int(count), None)?;
+        }
+        if let (false, Some(created)) = (gauge, h.created_timestamp) {
+            self.created(out, m, created);
+        }
+        Ok(())
+    }
+
+    /// Writes one sample line: name and labels, value, timestamp, exemplar.
+    fn sample(
+        &self,
+        out: &mut Vec<u8>,
+        suffix: &str,
+        m: &Metric,
+        extra: Option<(&str, f64)>,
+        value: Value,
+        exemplar: Option<&Exemplar>,
+    ) -> Result<(), EncodeError> {
+        self.name
+            .write(out, Dialect::OpenMetrics, suffix, &m.label, extra);
         out.push(b' ');
-        write_float(out, e.value.unwrap_or(0.0));
-        if let Some(ts) = e.timestamp {
-            // As Go's `timestamppb.CheckValid`: 0001-01-01 to 9999-12-31.
-            let valid = (-62_135_596_800..=253_402_300_799).contains(&ts.seconds)
-                && (0..1_000_000_000).contains(&ts.nanos);
-            if !valid {
-                return Err(encode_error(format!(
-                    "invalid exemplar timestamp {}s {}ns",
-                    ts.seconds, ts.nanos
-                )));
-            }
+        match value {
+            Value::Float(v) => Dialect::OpenMetrics.write_float(out, v),
+            Value::Int(n) => int::write_u64(out, n),
+        }
+        if let Some(ms) = m.timestamp_ms {
             out.push(b' ');
-            write_seconds(out, unix_nanos(ts));
+            write_seconds(out, i128::from(ms) * 1_000_000);
         }
+        if let Some(e) = exemplar.filter(|e| !e.label.is_empty()) {
+            write_exemplar(out, e)?;
+        }
+        out.push(b'\n');
+        Ok(())
     }
-    out.push(b'\n');
-    Ok(())
+
+    /// Writes a `_created` line, with the metric's labels and timestamp.
+    fn created(&self, out: &mut Vec<u8>, m: &Metric, created: Timestamp) {
+        self.name
+            .write(out, Dialect::OpenMetrics, "_created", &m.label, None);
+        out.push(b' ');
+        write_seconds(out, unix_nanos(created));
+        if let Some(ms) = m.timestamp_ms {
+            out.push(b' ');
+            write_seconds(out, i128::from(ms) * 1_000_000);
+        }
+        out.push(b'\n');
+    }
 }
 
-/// Writes a `_created` line, with the metric's labels and timestamp.
-fn write_created(out: &mut Vec<u8>, names: &Names<'_>, m: &Metric, created: Timestamp) {
-    write_name_and_labels(out, names, "_created", &m.label, None);
+/// ` # {labels} value [timestamp]`.
+fn write_exemplar(out: &mut Vec<u8>, e: &Exemplar) -> Result<(), EncodeError> {
+    out.extend_from_slice(b" # ");
+    exposition::write_labels(out, Dialect::OpenMetrics, &e.label, None, b'{');
+    out.push(b'}');
     out.push(b' ');
-    write_seconds(out, unix_nanos(created));
-    if let Some(ms) = m.timestamp_ms {
+    Dialect::OpenMetrics.write_float(out, e.value.unwrap_or(0.0));
+    if let Some(ts) = e.timestamp {
+        // As Go's `timestamppb.CheckValid`: 0001-01-01 to 9999-12-31.
+        let valid = (-62_135_596_800..=253_402_300_799).contains(&ts.seconds)
+            && (0..1_000_000_000).contains(&ts.nanos);
+        if !valid {
+            return Err(encode_error(format!(
+                "invalid exemplar timestamp {}s {}ns",
+                ts.seconds, ts.nanos
+            )));
+        }
         out.push(b' ');
-        write_seconds(out, i128::from(ms) * 1_000_000);
+        write_seconds(out, unix_nanos(ts));
     }
-    out.push(b'\n');
+    Ok(())
 }
 
 /// Nanoseconds since the epoch.
@@ -2049,97 +1981,6 @@ fn write_seconds(out: &mut Vec<u8>, nanos: i128) {
             out.push(b'.');
             out.extend_from_slice(&digits[point..]);
         }
-    }
-}
-
-fn write_name_and_labels(
-    out: &mut Vec<u8>,
-    names: &Names<'_>,
-    suffix: &str,
-    labels: &[LabelPair],
-    extra: Option<(&str, f64)>,
-) {
-    if names.quoted {
-        out.extend_from_slice(b"{\"");
-        write_escaped(out, names.base);
-        write_escaped(out, suffix);
-        out.push(b'"');
-        write_labels(out, labels, extra, b',');
-        out.push(b'}');
-    } else {
-        out.extend_from_slice(names.base.as_bytes());
-        out.extend_from_slice(suffix.as_bytes());
-        if !labels.is_empty() || extra.is_some() {
-            write_labels(out, labels, extra, b'{');
-            out.push(b'}');
-        }
-    }
-}
-
-/// Writes `name="value"` pairs, the first preceded by `first`, the others by commas.
-fn write_labels(out: &mut Vec<u8>, labels: &[LabelPair], extra: Option<(&str, f64)>, first: u8) {
-    let mut sep = first;
-    for l in labels {
-        out.push(sep);
-        sep = b',';
-        write_name(out, l.name());
-        out.extend_from_slice(b"=\"");
-        write_escaped(out, l.value());
-        out.push(b'"');
-    }
-    if let Some((name, v)) = extra {
-        out.push(sep);
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b"=\"");
-        write_float(out, v);
-        out.push(b'"');
-    }
-}
-
-/// Go's `model.LegacyValidation.IsValidMetricName`: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
-fn is_legacy_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty() && metric_name_end(b, 0, b.len()) == b.len()
-}
-
-/// A name as is if it is a legacy one, else quoted.
-fn write_name(out: &mut Vec<u8>, name: &str) {
-    if is_legacy_name(name) {
-        out.extend_from_slice(name.as_bytes());
-    } else {
-        out.push(b'"');
-        write_escaped(out, name);
-        out.push(b'"');
-    }
-}
-
-/// Escapes `\`, newline and `"`.
-fn write_escaped(out: &mut Vec<u8>, s: &str) {
-    let mut last = 0;
-    for (i, &c) in s.as_bytes().iter().enumerate() {
-        let escaped: &[u8] = match c {
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'"' => b"\\\"",
-            _ => continue,
-        };
-        out.extend_from_slice(&s.as_bytes()[last..i]);
-        out.extend_from_slice(escaped);
-        last = i + 1;
-    }
-    out.extend_from_slice(&s.as_bytes()[last..]);
-}
-
-/// Go's `writeOpenMetricsFloat`: `%g` with `.0` added to integral values.
-fn write_float(out: &mut Vec<u8>, v: f64) {
-    if v == 0.0 {
-        out.extend_from_slice(b"0.0");
-        return;
-    }
-    let start = out.len();
-    float::write_g(out, v);
-    if v.is_finite() && !out[start..].iter().any(|&c| c == b'.' || c == b'e') {
-        out.extend_from_slice(b".0");
     }
 }
 

@@ -22,6 +22,7 @@ pub mod name;
 mod str;
 
 pub use self::str::Str;
+pub(crate) use self::str::Utf8Body;
 
 use bytes::{Buf, BufMut};
 use prost::encoding::{self, DecodeContext, WireType};
