@@ -291,6 +291,31 @@ struct Point {
     negative_gsum: bool,
 }
 
+/// A sample line as its syntax reads: byte ranges of the body, and the
+/// parsed value and exemplar.
+struct SampleLine {
+    /// The sample's name, which starts the line.
+    name: (usize, usize),
+    value: f64,
+    /// The value as written.
+    value_text: (usize, usize),
+    /// The timestamp, parsed once the family is known.
+    ts: Option<(usize, usize)>,
+    /// The exemplar's value and timestamp (its labels are in
+    /// `Decoder::exemplar_labels`).
+    exemplar: Option<(f64, Option<i128>)>,
+}
+
+impl SampleLine {
+    fn name<'a>(&self, d: &Decoder<'a>) -> &'a str {
+        d.str(self.name.0, self.name.1)
+    }
+
+    fn value_text<'a>(&self, d: &Decoder<'a>) -> &'a str {
+        d.str(self.value_text.0, self.value_text.1)
+    }
+}
+
 /// A family being read.
 struct Family {
     /// Byte range of its OpenMetrics name.
@@ -805,15 +830,42 @@ impl<'a> Decoder<'a> {
         })
     }
 
+    /// A sample line: its syntax, the family and the metric point it
+    /// belongs to, then its value.
     fn sample(
         &mut self,
         start: usize,
         end: usize,
         labels: &mut Vec<RawLabel>,
     ) -> Result<(), DecodeError> {
-        let b = self.b;
+        let line = self.sample_syntax(start, end, labels)?;
+        let (mut fam, role) = self.family_of(line.name)?;
+        if line.exemplar.is_some() && !matches!(role, Role::Total | Role::Bucket) {
+            return Err(self.err(
+                "exemplars are only allowed on counters' _total and histograms' _bucket samples",
+            ));
+        }
+        let special = self.special_label(&fam, role, line.name, labels)?;
+        let ts = match line.ts {
+            Some((s, e)) => Some(self.timestamp(s, e, "timestamp")?),
+            None => None,
+        };
+        self.join_point(&mut fam, labels, special, role, ts)?;
+        self.record(&mut fam, role, &line, special.map(|i| labels[i]))?;
+        self.fam = Some(fam);
+        Ok(())
+    }
 
-        // The syntax: name [labels] SP value [SP timestamp] [SP # SP exemplar].
+    /// Reads the syntax of a sample line, `name [labels] SP value [SP
+    /// timestamp] [SP # SP exemplar]`, its labels into `labels` and its
+    /// exemplar's into `self.exemplar_labels`.
+    fn sample_syntax(
+        &mut self,
+        start: usize,
+        end: usize,
+        labels: &mut Vec<RawLabel>,
+    ) -> Result<SampleLine, DecodeError> {
+        let b = self.b;
         let name_end = exposition::metric_name_end(b, start);
         if name_end == start {
             return Err(self.err(format!(
@@ -850,40 +902,51 @@ impl<'a> Decoder<'a> {
                 "expected a value: fields are separated by exactly one space"
             }));
         }
-        let value = self.number(vs, ve, "value")?;
-        let mut ts_range = None;
-        let mut exemplar = None;
-        if ve < end {
-            let i = ve + 1;
+        let mut line = SampleLine {
+            name: (start, name_end),
+            value: self.number(vs, ve, "value")?,
+            value_text: (vs, ve),
+            ts: None,
+            exemplar: None,
+        };
+        if ve == end {
+            return Ok(line);
+        }
+        let i = ve + 1;
+        if i < end && b[i] == b'#' {
+            line.exemplar = Some(self.read_exemplar(i, end)?);
+            return Ok(line);
+        }
+        let te = token_end(b, i, end);
+        if te == i {
+            return Err(self.err(
+                "expected a timestamp or an exemplar after the value: fields are separated by exactly one space",
+            ));
+        }
+        line.ts = Some((i, te));
+        if te < end {
+            let i = te + 1;
             if i < end && b[i] == b'#' {
-                exemplar = Some(self.read_exemplar(i, end)?);
+                line.exemplar = Some(self.read_exemplar(i, end)?);
             } else {
-                let te = token_end(b, i, end);
-                if te == i {
-                    return Err(self.err(
-                        "expected a timestamp or an exemplar after the value: fields are separated by exactly one space",
-                    ));
-                }
-                ts_range = Some((i, te));
-                if te < end {
-                    let i = te + 1;
-                    if i < end && b[i] == b'#' {
-                        exemplar = Some(self.read_exemplar(i, end)?);
-                    } else {
-                        return Err(self.err(format!(
-                            "expected an exemplar (` # {{labels}} value`) after the timestamp, found {}",
-                            self.found(i, end)
-                        )));
-                    }
-                }
+                return Err(self.err(format!(
+                    "expected an exemplar (` # {{labels}} value`) after the timestamp, found {}",
+                    self.found(i, end)
+                )));
             }
         }
+        Ok(line)
+    }
 
-        // The family: the current one if the name fits it, else a new one.
-        let name = &b[start..name_end];
+    /// The family a sample named `name` belongs to, taken out of
+    /// `self.fam`: the current one if the name is one of its samples', else
+    /// a new one (the current one ends); and what the sample is in it.
+    fn family_of(&mut self, name: (usize, usize)) -> Result<(Family, Role), DecodeError> {
+        let b = self.b;
+        let sample = &b[name.0..name.1];
         let (mut fam, role) = match self.fam.take() {
             Some(f) => {
-                let role = name
+                let role = sample
                     .strip_prefix(&b[f.name.0..f.name.1])
                     .and_then(|suffix| f.kind.role(suffix));
                 match role {
@@ -891,11 +954,11 @@ impl<'a> Decoder<'a> {
                     None => {
                         self.fam = Some(f);
                         self.end_family()?;
-                        (Family::new((start, name_end), self.line), Role::Value)
+                        (Family::new(name, self.line), Role::Value)
                     }
                 }
             }
-            None => (Family::new((start, name_end), self.line), Role::Value),
+            None => (Family::new(name, self.line), Role::Value),
         };
         if !fam.claimed {
             self.claim(fam.name, fam.kind)?;
@@ -903,17 +966,22 @@ impl<'a> Decoder<'a> {
         }
         fam.has_samples = true;
         fam.line = self.line;
-        let kind = fam.kind;
-        let fname = &b[fam.name.0..fam.name.1];
-        let sample_name = self.str(start, name_end);
+        Ok((fam, role))
+    }
 
-        if exemplar.is_some() && !matches!(role, Role::Total | Role::Bucket) {
-            return Err(self.err(
-                "exemplars are only allowed on counters' _total and histograms' _bucket samples",
-            ));
-        }
-
-        // The label that is not part of the metric's labels.
+    /// The index in `labels` of the label that is not one of the metric's
+    /// (a bucket's `le`, a quantile's `quantile`, a stateset's state), which
+    /// the sample's role requires; no other sample may have `le` or
+    /// `quantile`.
+    fn special_label(
+        &self,
+        fam: &Family,
+        role: Role,
+        name: (usize, usize),
+        labels: &[RawLabel],
+    ) -> Result<Option<usize>, DecodeError> {
+        let b = self.b;
+        let sample_name = self.str(name.0, name.1);
         let find = |n: &[u8]| labels.iter().position(|l| &b[l.ns..l.ne] == n);
         let special = match role {
             Role::Bucket => Some(find(b"le").ok_or_else(|| {
@@ -925,35 +993,43 @@ impl<'a> Decoder<'a> {
                     self.str(fam.name.0, fam.name.1)
                 ))
             })?),
-            Role::State => Some(find(fname).ok_or_else(|| {
+            Role::State => Some(find(&b[fam.name.0..fam.name.1]).ok_or_else(|| {
                 self.err(format!(
                     "stateset sample `{sample_name}` needs a label named `{sample_name}` holding its state"
                 ))
             })?),
             _ => None,
         };
-        match kind {
+        match fam.kind {
             Kind::Histogram | Kind::GaugeHistogram
                 if role != Role::Bucket && find(b"le").is_some() =>
             {
-                return Err(self.err(format!(
+                Err(self.err(format!(
                     "`{sample_name}` must not have an `le` label: only _bucket samples have one"
-                )));
+                )))
             }
             Kind::Summary if role != Role::Quantile && find(b"quantile").is_some() => {
-                return Err(self.err(format!(
+                Err(self.err(format!(
                     "`{sample_name}` must not have a `quantile` label: only quantile samples have one"
-                )));
+                )))
             }
-            _ => {}
+            _ => Ok(special),
         }
+    }
 
-        let ts = match ts_range {
-            Some((s, e)) => Some(self.timestamp(s, e, "timestamp")?),
-            None => None,
-        };
-
-        // The metric: the current one if the labels match, else a new one.
+    /// Finds the sample's metric point: the current one if the labels (but
+    /// `special`) and timestamp are its, else a new one, after the current
+    /// one is checked; or, for another state of a stateset point, a new
+    /// metric in the current point.
+    fn join_point(
+        &self,
+        fam: &mut Family,
+        labels: &[RawLabel],
+        special: Option<usize>,
+        role: Role,
+        ts: Option<i128>,
+    ) -> Result<(), DecodeError> {
+        let b = self.b;
         let same_group = match (&fam.point, fam.metrics.last()) {
             (Some(p), Some(m)) => {
                 if same_in_order(b, labels, special, &m.label, p.skip) {
@@ -989,30 +1065,34 @@ impl<'a> Decoder<'a> {
         if new_point {
             if let Some(p) = fam.point.take() {
                 let name = self.str(fam.name.0, fam.name.1);
-                finish_point(&mut fam, &p, name).map_err(|m| error(p.line, m))?;
+                finish_point(fam, &p, name).map_err(|m| error(p.line, m))?;
             }
-            self.start_point(&mut fam, labels, special, role, ts, !same_group)?;
+            self.start_point(fam, labels, special, role, ts, !same_group)?;
         } else if role == Role::State {
-            self.add_state(&mut fam, labels, special)?;
+            self.add_state(fam, labels, special)?;
         }
+        Ok(())
+    }
 
-        // The sample's value.
-        let value_text = self.str(vs, ve);
-        let line = self.line;
+    /// Checks the sample's value as its role requires and puts it in the
+    /// point's (last) metric. `special` is the `le`, `quantile` or state
+    /// label.
+    fn record(
+        &self,
+        fam: &mut Family,
+        role: Role,
+        line: &SampleLine,
+        special: Option<RawLabel>,
+    ) -> Result<(), DecodeError> {
+        let kind = fam.kind;
         let (Some(p), Some(m)) = (fam.point.as_mut(), fam.metrics.last_mut()) else {
             return Err(self.err("internal error: no metric for the sample"));
         };
-        p.line = line;
-        let duplicate = || {
-            self.err(format!(
-                "duplicate sample `{sample_name}`: this metric already has one (a new point needs a newer timestamp)"
-            ))
-        };
+        p.line = self.line;
+        let value = line.value;
         match role {
             Role::Value => {
-                if std::mem::replace(&mut p.value, true) {
-                    return Err(duplicate());
-                }
+                self.first(&mut p.value, line)?;
                 if kind == Kind::Gauge {
                     m.gauge = Some(Gauge { value: Some(value) });
                 } else {
@@ -1022,190 +1102,266 @@ impl<'a> Decoder<'a> {
             Role::Info => {
                 if value != 1.0 {
                     return Err(self.err(format!(
-                        "the value of info sample `{sample_name}` must be 1, not `{value_text}`"
+                        "the value of info sample `{}` must be 1, not `{}`",
+                        line.name(self),
+                        line.value_text(self)
                     )));
                 }
-                if std::mem::replace(&mut p.value, true) {
-                    return Err(duplicate());
-                }
+                self.first(&mut p.value, line)?;
                 m.gauge = Some(Gauge { value: Some(1.0) });
-                if fam.model_name.is_none() {
-                    fam.model_name = Some(self.slice(start, name_end));
-                }
             }
             Role::State => {
                 if value != 0.0 && value != 1.0 {
                     return Err(self.err(format!(
-                        "the value of stateset sample `{sample_name}` must be 0 or 1, not `{value_text}`"
+                        "the value of stateset sample `{}` must be 0 or 1, not `{}`",
+                        line.name(self),
+                        line.value_text(self)
                     )));
                 }
                 m.gauge = Some(Gauge { value: Some(value) });
             }
-            Role::Total => {
-                if value.is_nan() || value < 0.0 {
-                    return Err(self.err(format!(
-                        "`{sample_name}` must be a non-negative number, not `{value_text}`"
-                    )));
-                }
-                if std::mem::replace(&mut p.value, true) {
-                    return Err(duplicate());
-                }
-                let exemplar = match exemplar {
-                    Some((v, t)) => Some(Box::new(self.exemplar(v, t)?)),
-                    None => None,
-                };
-                let c = m.counter.get_or_insert_with(Counter::default);
-                c.value = Some(value);
-                c.exemplar = exemplar;
-                if fam.model_name.is_none() {
-                    fam.model_name = Some(self.slice(start, name_end));
-                }
+            Role::Total => self.record_total(p, m, line)?,
+            Role::Created => self.record_created(p, m, kind, line)?,
+            Role::Count => self.record_count(p, m, kind, line)?,
+            Role::Sum => self.record_sum(p, m, kind, line)?,
+            Role::Quantile => self.record_quantile(m, line, special)?,
+            Role::Bucket => self.record_bucket(p, m, line, special)?,
+        }
+        // The family is named as its first counter or info sample.
+        if matches!(role, Role::Total | Role::Info) && fam.model_name.is_none() {
+            fam.model_name = Some(self.slice(line.name.0, line.name.1));
+        }
+        Ok(())
+    }
+
+    /// Sets a point's flag for a sample it may have once; an error if it
+    /// had it already.
+    fn first(&self, seen: &mut bool, line: &SampleLine) -> Result<(), DecodeError> {
+        if std::mem::replace(seen, true) {
+            return Err(self.duplicate(line));
+        }
+        Ok(())
+    }
+
+    fn duplicate(&self, line: &SampleLine) -> DecodeError {
+        self.err(format!(
+            "duplicate sample `{}`: this metric already has one (a new point needs a newer timestamp)",
+            line.name(self)
+        ))
+    }
+
+    /// A counter's `_total`: a non-negative number, with its exemplar.
+    fn record_total(
+        &self,
+        p: &mut Point,
+        m: &mut Metric,
+        line: &SampleLine,
+    ) -> Result<(), DecodeError> {
+        let value = line.value;
+        if value.is_nan() || value < 0.0 {
+            return Err(self.err(format!(
+                "`{}` must be a non-negative number, not `{}`",
+                line.name(self),
+                line.value_text(self)
+            )));
+        }
+        self.first(&mut p.value, line)?;
+        let exemplar = match line.exemplar {
+            Some((v, t)) => Some(Box::new(self.exemplar(v, t)?)),
+            None => None,
+        };
+        let c = m.counter.get_or_insert_with(Counter::default);
+        c.value = Some(value);
+        c.exemplar = exemplar;
+        Ok(())
+    }
+
+    /// A `_created` sample: its value is a timestamp.
+    fn record_created(
+        &self,
+        p: &mut Point,
+        m: &mut Metric,
+        kind: Kind,
+        line: &SampleLine,
+    ) -> Result<(), DecodeError> {
+        let (vs, ve) = line.value_text;
+        let ns = self.timestamp(vs, ve, "created timestamp")?;
+        let created = to_timestamp(ns).ok_or_else(|| {
+            self.err(format!(
+                "created timestamp `{}` is out of range",
+                line.value_text(self)
+            ))
+        })?;
+        self.first(&mut p.created, line)?;
+        match kind {
+            Kind::Counter => {
+                m.counter
+                    .get_or_insert_with(Counter::default)
+                    .created_timestamp = Some(created);
             }
-            Role::Created => {
-                let ns = self.timestamp(vs, ve, "created timestamp")?;
-                let created = to_timestamp(ns).ok_or_else(|| {
-                    self.err(format!("created timestamp `{value_text}` is out of range"))
-                })?;
-                if std::mem::replace(&mut p.created, true) {
-                    return Err(duplicate());
-                }
-                match kind {
-                    Kind::Counter => {
-                        m.counter
-                            .get_or_insert_with(Counter::default)
-                            .created_timestamp = Some(created);
-                    }
-                    Kind::Summary => {
-                        if let Some(s) = m.summary.as_mut() {
-                            s.created_timestamp = Some(created);
-                        }
-                    }
-                    _ => {
-                        if let Some(h) = m.histogram.as_mut() {
-                            h.created_timestamp = Some(created);
-                        }
-                    }
-                }
-            }
-            Role::Count => {
-                let count = parse_count(value_text).ok_or_else(|| {
-                    self.err(format!(
-                        "`{sample_name}` must be a non-negative integer, not `{value_text}`"
-                    ))
-                })?;
-                if std::mem::replace(&mut p.count, true) {
-                    return Err(duplicate());
-                }
-                if kind == Kind::Summary {
-                    if let Some(s) = m.summary.as_mut() {
-                        s.sample_count = Some(count);
-                    }
-                } else if let Some(h) = m.histogram.as_mut() {
-                    h.sample_count = Some(count);
-                }
-            }
-            Role::Sum => {
-                if value.is_nan() {
-                    return Err(self.err(format!("`{sample_name}` must not be NaN")));
-                }
-                if value < 0.0 {
-                    if kind == Kind::GaugeHistogram {
-                        p.negative_gsum = true;
-                    } else {
-                        return Err(self.err(format!(
-                            "`{sample_name}` must not be negative, not `{value_text}`"
-                        )));
-                    }
-                }
-                if std::mem::replace(&mut p.sum, true) {
-                    return Err(duplicate());
-                }
-                if kind == Kind::Summary {
-                    if let Some(s) = m.summary.as_mut() {
-                        s.sample_sum = Some(value);
-                    }
-                } else if let Some(h) = m.histogram.as_mut() {
-                    h.sample_sum = Some(value);
-                }
-            }
-            Role::Quantile => {
-                let l = special.map(|i| labels[i]);
-                let q = l
-                    .and_then(|l| {
-                        let text = raw_text(self.str(l.vs, l.ve), l.escaped);
-                        float::parse(&text)
-                    })
-                    .filter(|q| (0.0..=1.0).contains(q))
-                    .ok_or_else(|| {
-                        self.err("invalid `quantile` label: expected a number from 0 to 1")
-                    })?;
-                if value < 0.0 {
-                    return Err(self.err(format!(
-                        "quantile values must not be negative, not `{value_text}`"
-                    )));
-                }
+            Kind::Summary => {
                 if let Some(s) = m.summary.as_mut() {
-                    if s.quantile.iter().any(|x| x.quantile == Some(q)) {
-                        return Err(duplicate());
-                    }
-                    s.quantile.push(Quantile {
-                        quantile: Some(q),
-                        value: Some(value),
-                    });
+                    s.created_timestamp = Some(created);
                 }
             }
-            Role::Bucket => {
-                let l = special.map(|i| labels[i]);
-                let le_text = l.map_or(Cow::Borrowed(""), |l| {
-                    raw_text(self.str(l.vs, l.ve), l.escaped)
-                });
-                let le = float::parse(&le_text)
-                    .filter(|le| !le.is_nan())
-                    .filter(|&le| le != f64::INFINITY || le_text == "+Inf")
-                    .ok_or_else(|| {
-                        self.err(format!(
-                            "invalid `le` label `{le_text}`: expected a number, or +Inf written as `+Inf`"
-                        ))
-                    })?;
-                if let Some(prev) = p.le {
-                    if le <= prev {
-                        return Err(self.err(format!(
-                            "buckets must be in increasing order of `le`: `{le_text}` comes after a bucket with `le` {prev}"
-                        )));
-                    }
-                }
-                let count = parse_count(value_text).ok_or_else(|| {
-                    self.err(format!(
-                        "`{sample_name}` must be a non-negative integer, not `{value_text}`"
-                    ))
-                })?;
-                if p.le.is_some() && count < p.bucket {
-                    return Err(self.err(format!(
-                        "bucket counts must not decrease: {count} after {}",
-                        p.bucket
-                    )));
-                }
-                p.le = Some(le);
-                p.bucket = count;
-                if le < 0.0 {
-                    p.negative_bucket = true;
-                }
-                let exemplar = match exemplar {
-                    Some((v, t)) => Some(Box::new(self.exemplar(v, t)?)),
-                    None => None,
-                };
+            _ => {
                 if let Some(h) = m.histogram.as_mut() {
-                    h.bucket.push(Bucket {
-                        cumulative_count: Some(count),
-                        upper_bound: Some(le),
-                        exemplar,
-                        ..Default::default()
-                    });
+                    h.created_timestamp = Some(created);
                 }
             }
         }
-        self.fam = Some(fam);
         Ok(())
+    }
+
+    /// A summary's or histogram's `_count` (or `_gcount`).
+    fn record_count(
+        &self,
+        p: &mut Point,
+        m: &mut Metric,
+        kind: Kind,
+        line: &SampleLine,
+    ) -> Result<(), DecodeError> {
+        let count = self.count(line)?;
+        self.first(&mut p.count, line)?;
+        if kind == Kind::Summary {
+            if let Some(s) = m.summary.as_mut() {
+                s.sample_count = Some(count);
+            }
+        } else if let Some(h) = m.histogram.as_mut() {
+            h.sample_count = Some(count);
+        }
+        Ok(())
+    }
+
+    /// A summary's or histogram's `_sum` (or `_gsum`): not NaN, and not
+    /// negative but in a gauge histogram.
+    fn record_sum(
+        &self,
+        p: &mut Point,
+        m: &mut Metric,
+        kind: Kind,
+        line: &SampleLine,
+    ) -> Result<(), DecodeError> {
+        let value = line.value;
+        if value.is_nan() {
+            return Err(self.err(format!("`{}` must not be NaN", line.name(self))));
+        }
+        if value < 0.0 {
+            if kind == Kind::GaugeHistogram {
+                p.negative_gsum = true;
+            } else {
+                return Err(self.err(format!(
+                    "`{}` must not be negative, not `{}`",
+                    line.name(self),
+                    line.value_text(self)
+                )));
+            }
+        }
+        self.first(&mut p.sum, line)?;
+        if kind == Kind::Summary {
+            if let Some(s) = m.summary.as_mut() {
+                s.sample_sum = Some(value);
+            }
+        } else if let Some(h) = m.histogram.as_mut() {
+            h.sample_sum = Some(value);
+        }
+        Ok(())
+    }
+
+    /// A summary's quantile sample: a `quantile` label from 0 to 1, not
+    /// seen before in the point, and a value that is not negative.
+    fn record_quantile(
+        &self,
+        m: &mut Metric,
+        line: &SampleLine,
+        label: Option<RawLabel>,
+    ) -> Result<(), DecodeError> {
+        let q = label
+            .and_then(|l| float::parse(&raw_text(self.str(l.vs, l.ve), l.escaped)))
+            .filter(|q| (0.0..=1.0).contains(q))
+            .ok_or_else(|| self.err("invalid `quantile` label: expected a number from 0 to 1"))?;
+        let value = line.value;
+        if value < 0.0 {
+            return Err(self.err(format!(
+                "quantile values must not be negative, not `{}`",
+                line.value_text(self)
+            )));
+        }
+        if let Some(s) = m.summary.as_mut() {
+            if s.quantile.iter().any(|x| x.quantile == Some(q)) {
+                return Err(self.duplicate(line));
+            }
+            s.quantile.push(Quantile {
+                quantile: Some(q),
+                value: Some(value),
+            });
+        }
+        Ok(())
+    }
+
+    /// A histogram's `_bucket`: an `le` above the last bucket's, a count not
+    /// below its, and the exemplar.
+    fn record_bucket(
+        &self,
+        p: &mut Point,
+        m: &mut Metric,
+        line: &SampleLine,
+        label: Option<RawLabel>,
+    ) -> Result<(), DecodeError> {
+        let le_text = label.map_or(Cow::Borrowed(""), |l| {
+            raw_text(self.str(l.vs, l.ve), l.escaped)
+        });
+        let le = float::parse(&le_text)
+            .filter(|le| !le.is_nan())
+            .filter(|&le| le != f64::INFINITY || le_text == "+Inf")
+            .ok_or_else(|| {
+                self.err(format!(
+                    "invalid `le` label `{le_text}`: expected a number, or +Inf written as `+Inf`"
+                ))
+            })?;
+        if let Some(prev) = p.le {
+            if le <= prev {
+                return Err(self.err(format!(
+                    "buckets must be in increasing order of `le`: `{le_text}` comes after a bucket with `le` {prev}"
+                )));
+            }
+        }
+        let count = self.count(line)?;
+        if p.le.is_some() && count < p.bucket {
+            return Err(self.err(format!(
+                "bucket counts must not decrease: {count} after {}",
+                p.bucket
+            )));
+        }
+        p.le = Some(le);
+        p.bucket = count;
+        if le < 0.0 {
+            p.negative_bucket = true;
+        }
+        let exemplar = match line.exemplar {
+            Some((v, t)) => Some(Box::new(self.exemplar(v, t)?)),
+            None => None,
+        };
+        if let Some(h) = m.histogram.as_mut() {
+            h.bucket.push(Bucket {
+                cumulative_count: Some(count),
+                upper_bound: Some(le),
+                exemplar,
+                ..Default::default()
+            });
+        }
+        Ok(())
+    }
+
+    /// The sample's value as a count.
+    fn count(&self, line: &SampleLine) -> Result<u64, DecodeError> {
+        let text = line.value_text(self);
+        parse_count(text).ok_or_else(|| {
+            self.err(format!(
+                "`{}` must be a non-negative integer, not `{text}`",
+                line.name(self)
+            ))
+        })
     }
 
     /// Starts a point (and its metric) for the sample with `labels`.
