@@ -364,8 +364,8 @@ pub(crate) fn describe<'l>(
 // Grouping
 // ---------------------------------------------------------------------------
 
-/// An order-independent hash of label sets, seeded per decode so that a
-/// body cannot be made of colliding sets.
+/// An order-independent hash of label sets, keyed at random per decode so
+/// that a body cannot be made of colliding sets.
 #[derive(Default)]
 pub(crate) struct LabelSetHasher(RandomState);
 

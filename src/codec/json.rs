@@ -1,6 +1,6 @@
 //! JSON: the shape Go's `encoding/json` gives client_model's structs.
 //!
-//! This is what the seed's `prometheus.JSON` encoder writes with
+//! This is what InfluxDB telemetry's `prometheus.JSON` encoder writes with
 //! `json.Marshal([]*dto.MetricFamily)`, and what the gateway hands to its
 //! store:
 //!
@@ -31,7 +31,7 @@
 //!   `UnmarshalJSON` allows;
 //! * `null` wherever Go accepts it (it means absent or empty);
 //! * several arrays one after another (`[…][…]`), whose families are
-//!   concatenated, as the seed's `DecodeJSON` reads a stream.
+//!   concatenated, as InfluxDB telemetry's `DecodeJSON` reads a stream.
 //!
 //! Unknown fields are ignored. Unlike Go, keys are matched case-sensitively
 //! and a repeated key is an error rather than last-one-wins.
@@ -914,7 +914,8 @@ mod tests {
 
     #[test]
     fn concatenated_arrays_are_one_stream() {
-        // The seed's codec test: b2 + b1 + b2 decodes to all four families.
+        // InfluxDB telemetry's codec test: b2 + b1 + b2 decodes to all four
+        // families.
         let mf1 = [
             counter("mf1", 1.0, &[("n1", "v1")]),
             counter("mf1", 1.0, &[("n1", "v1")]),

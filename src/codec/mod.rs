@@ -111,7 +111,7 @@ pub struct Limits {
 }
 
 impl Default for Limits {
-    /// The seed's `DefaultMaxBytes`, 1024000.
+    /// InfluxDB telemetry's `DefaultMaxBytes`, 1024000.
     fn default() -> Limits {
         Limits {
             max_bytes: crate::DEFAULT_MAX_BYTES,
