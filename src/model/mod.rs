@@ -17,7 +17,8 @@
 //! allocate far more than its own size.
 
 pub mod name;
-// The one module allowed `unsafe`: `Str`'s inline/shared union.
+// The one module allowed `unsafe`: `Str`'s inline/shared union, and
+// `Utf8Body`'s slices of a body checked as UTF-8 once.
 #[allow(unsafe_code)]
 mod str;
 
