@@ -236,19 +236,25 @@ impl Dialect {
 
 /// Escapes `\` and line feeds, and `"` if `quote` (in label values and
 /// quoted names always, in help text as [`Dialect::help_escapes_quotes`]).
+/// Runs of plain bytes are found eight at a time.
 pub(crate) fn write_escaped(out: &mut Vec<u8>, s: &str, quote: bool) {
     let bytes = s.as_bytes();
     let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = find_quote_stop(bytes, 0);
+    while let Some(&b) = bytes.get(i) {
         let escaped: &[u8] = match b {
             b'\\' => b"\\\\",
             b'\n' => b"\\n",
-            b'"' if quote => b"\\\"",
-            _ => continue,
+            _ if quote => b"\\\"",
+            _ => {
+                i = find_quote_stop(bytes, i + 1);
+                continue;
+            }
         };
         out.extend_from_slice(&bytes[run..i]);
         out.extend_from_slice(escaped);
         run = i + 1;
+        i = find_quote_stop(bytes, run);
     }
     out.extend_from_slice(&bytes[run..]);
 }
@@ -407,6 +413,39 @@ mod tests {
         }
         let plain = vec![b'x'; 37];
         assert_eq!(find_quote_stop(&plain, 3), 37);
+    }
+
+    #[test]
+    fn escapes_are_written_word_by_word() {
+        let naive = |s: &str, quote: bool| {
+            let mut out = String::new();
+            for c in s.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '"' if quote => out.push_str("\\\""),
+                    c => out.push(c),
+                }
+            }
+            out
+        };
+        let mut text = String::new();
+        for n in 0..40u32 {
+            text.push(match n % 7 {
+                0 => '"',
+                1 | 4 => 'é',
+                2 if n > 20 => '\n',
+                3 if n % 2 == 1 => '\\',
+                _ => 'x',
+            });
+            for (start, _) in text.char_indices() {
+                for quote in [false, true] {
+                    let mut out = Vec::new();
+                    write_escaped(&mut out, &text[start..], quote);
+                    assert_eq!(out, naive(&text[start..], quote).as_bytes(), "{text:?}");
+                }
+            }
+        }
     }
 
     #[test]
