@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use super::int;
+
 /// The shortest decimal digits of a finite, non-zero `|v|` and its decimal
 /// point position: `|v| = 0.DIGITS * 10^point`.
 struct Decimal {
@@ -77,7 +79,7 @@ fn write_e(out: &mut Vec<u8>, d: &Decimal) {
     if exp < 10 {
         out.push(b'0');
     }
-    let _ = write!(VecWriter(out), "{exp}");
+    int::write_u64(out, exp.into());
 }
 
 /// Go's `%f` body with exactly the digits needed.
@@ -97,15 +99,6 @@ fn write_f(out: &mut Vec<u8>, d: &Decimal) {
             out.push(b'.');
             out.extend_from_slice(&digits[point..]);
         }
-    }
-}
-
-struct VecWriter<'a>(&'a mut Vec<u8>);
-
-impl std::fmt::Write for VecWriter<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
     }
 }
 

@@ -3,7 +3,8 @@
 use std::hash::Hasher;
 
 /// Passes a `u64` key through unchanged: the decoders key their maps by
-/// hashes they computed with a seeded hasher, so hashing again is waste.
+/// hashes they computed with a randomly keyed hasher, so hashing again is
+/// waste.
 /// Other writes fold bytes in, so the type stays a correct `Hasher`.
 #[derive(Default)]
 pub(crate) struct IdHasher(u64);

@@ -1,6 +1,6 @@
 //! JSON: the shape Go's `encoding/json` gives client_model's structs.
 //!
-//! This is what the seed's `prometheus.JSON` encoder writes with
+//! This is what InfluxDB telemetry's `prometheus.JSON` encoder writes with
 //! `json.Marshal([]*dto.MetricFamily)`, and what the gateway hands to its
 //! store:
 //!
@@ -31,7 +31,7 @@
 //!   `UnmarshalJSON` allows;
 //! * `null` wherever Go accepts it (it means absent or empty);
 //! * several arrays one after another (`[…][…]`), whose families are
-//!   concatenated, as the seed's `DecodeJSON` reads a stream.
+//!   concatenated, as InfluxDB telemetry's `DecodeJSON` reads a stream.
 //!
 //! Unknown fields are ignored. Unlike Go, keys are matched case-sensitively
 //! and a repeated key is an error rather than last-one-wins.
@@ -40,7 +40,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use self::itoa_like::Int as _;
-use super::{float, DecodeError, EncodeError, Position};
+use super::{float, int, DecodeError, EncodeError, Position};
 use crate::format::Format;
 use crate::model::{
     Bucket, BucketSpan, Counter, Exemplar, Gauge, Histogram, LabelPair, Metric, MetricFamily,
@@ -186,26 +186,26 @@ impl<'a> Obj<'a> {
     }
 }
 
-/// Integer formatting without allocating.
+/// Integers as JSON numbers, through the one integer writer.
 mod itoa_like {
-    use std::io::Write as _;
+    use super::int;
 
     pub(super) trait Int: Copy {
         fn write(self, out: &mut Vec<u8>);
     }
 
     macro_rules! int {
-        ($($t:ty),*) => {$(
+        ($write:ident: $($t:ty),*) => {$(
             impl Int for $t {
                 fn write(self, out: &mut Vec<u8>) {
-                    // Writing to a Vec cannot fail.
-                    let _ = write!(out, "{self}");
+                    int::$write(out, self.into());
                 }
             }
         )*};
     }
 
-    int!(i32, u32, i64, u64);
+    int!(write_i64: i32, i64);
+    int!(write_u64: u32, u64);
 }
 
 fn write_family(out: &mut Vec<u8>, mf: &MetricFamily) {
@@ -914,7 +914,8 @@ mod tests {
 
     #[test]
     fn concatenated_arrays_are_one_stream() {
-        // The seed's codec test: b2 + b1 + b2 decodes to all four families.
+        // InfluxDB telemetry's codec test: b2 + b1 + b2 decodes to all four
+        // families.
         let mf1 = [
             counter("mf1", 1.0, &[("n1", "v1")]),
             counter("mf1", 1.0, &[("n1", "v1")]),

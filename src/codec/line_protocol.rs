@@ -1,5 +1,5 @@
-//! InfluxDB line protocol, as the seed's `prometheus.LineProtocol` encoder
-//! writes it (encode only).
+//! InfluxDB line protocol, as InfluxDB telemetry's `prometheus.LineProtocol`
+//! encoder writes it (encode only).
 //!
 //! Every metric becomes one point, one line:
 //!
@@ -9,8 +9,8 @@
 //!
 //! * The measurement is the family name.
 //! * The tags are the labels, sorted by name (byte order, as influx's `Tags`
-//!   sort; the seed keeps label order, which Prometheus clients keep sorted
-//!   anyway). A label with an empty value is left out, as influx leaves out
+//!   sort; InfluxDB telemetry keeps label order, which Prometheus clients
+//!   keep sorted anyway). A label with an empty value is left out, as influx leaves out
 //!   empty tag values; so is one with an empty name, which no parser accepts.
 //! * The fields depend on the family type: `counter`, `gauge` or `value`
 //!   (untyped) for the single-value types; for a summary, one field per
@@ -25,7 +25,7 @@
 //!   zero or negative, as Go leaves it out.
 //!
 //! Points that influx would refuse are skipped, as Go's `models.NewPoint`
-//! refuses them and the seed skips them:
+//! refuses them and InfluxDB telemetry skips them:
 //!
 //! * a NaN counter, gauge or untyped value, and a NaN quantile value, are
 //!   dropped as fields first (so such a counter has no field left);
@@ -39,8 +39,8 @@
 //!
 //! A missing value message reads as its zero value, as Go's getters read it:
 //! a counter family's metric without a counter is written as `counter=0`, a
-//! summary without a summary as `count=0,sum=0` (where the seed's encoder
-//! would panic on the nil summary or histogram). Unknown types are skipped.
+//! summary without a summary as `count=0,sum=0` (where InfluxDB telemetry's
+//! encoder would panic on the nil summary or histogram). Unknown types are skipped.
 //!
 //! # Escaping
 //!
@@ -66,12 +66,11 @@
 //! Families are written in the order given, metrics in their order.
 //! Histograms' float counts (`cumulative_count_float`, `sample_count_float`)
 //! are used when positive, as client_model says they override the integer
-//! counts; the seed predates them. Native histogram buckets are not written.
+//! counts; InfluxDB telemetry predates them. Native histogram buckets are not written.
 
-use std::io::Write as _;
 use std::ops::Range;
 
-use super::{float, EncodeError};
+use super::{float, int, EncodeError};
 use crate::model::{LabelPair, Metric, MetricFamily, MetricType};
 
 /// Influx's `MaxKeyLength`: the largest series key (measurement, tags,
@@ -176,8 +175,8 @@ fn write_point<'m>(
         float::write_f_shortest(out, value);
     }
     if let Some(ns) = timestamp {
-        // Writing to a Vec cannot fail.
-        let _ = write!(out, " {ns}");
+        out.push(b' ');
+        int::write_i64(out, ns);
     }
     out.push(b'\n');
     true

@@ -11,8 +11,10 @@ pub mod openmetrics;
 pub mod protobuf;
 pub mod text;
 
+mod exposition;
 mod float;
 mod id_hasher;
+mod int;
 mod wire;
 
 use std::fmt;
@@ -109,7 +111,7 @@ pub struct Limits {
 }
 
 impl Default for Limits {
-    /// The seed's `DefaultMaxBytes`, 1024000.
+    /// InfluxDB telemetry's `DefaultMaxBytes`, 1024000.
     fn default() -> Limits {
         Limits {
             max_bytes: crate::DEFAULT_MAX_BYTES,

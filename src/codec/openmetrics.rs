@@ -89,12 +89,13 @@ use std::hash::BuildHasherDefault;
 
 use bytes::Bytes;
 
+use super::exposition::{self, Dialect, LabelSetHasher, OtherEscapes, SampleName};
 use super::id_hasher::IdHasher;
-use super::{float, DecodeError, EncodeError, Position};
+use super::{float, int, DecodeError, EncodeError, Position};
 use crate::format::Format;
 use crate::model::{
-    Bucket, Counter, Exemplar, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
-    Quantile, Str, Summary, Timestamp, Untyped,
+    name, Bucket, Counter, Exemplar, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
+    Quantile, Str, Summary, Timestamp, Untyped, Utf8Body,
 };
 
 /// Decodes an OpenMetrics text exposition.
@@ -115,15 +116,8 @@ use crate::model::{
 /// assert_eq!(counter.exemplar.as_ref().unwrap().label[0].value(), "7");
 /// ```
 pub fn decode(body: Bytes) -> Result<Vec<MetricFamily>, DecodeError> {
-    let text = match std::str::from_utf8(&body) {
-        Ok(text) => text,
-        Err(e) => {
-            let before = &body[..e.valid_up_to()];
-            let line = 1 + before.iter().filter(|&&c| c == b'\n').count();
-            return Err(error(line, "invalid UTF-8"));
-        }
-    };
-    Decoder::new(&body, text).run()
+    let body = exposition::utf8_body(body, Format::OpenMetrics)?;
+    Decoder::new(&body).run()
 }
 
 /// Appends `families` to `out` as OpenMetrics text, then `# EOF`.
@@ -297,6 +291,31 @@ struct Point {
     negative_gsum: bool,
 }
 
+/// A sample line as its syntax reads: byte ranges of the body, and the
+/// parsed value and exemplar.
+struct SampleLine {
+    /// The sample's name, which starts the line.
+    name: (usize, usize),
+    value: f64,
+    /// The value as written.
+    value_text: (usize, usize),
+    /// The timestamp, parsed once the family is known.
+    ts: Option<(usize, usize)>,
+    /// The exemplar's value and timestamp (its labels are in
+    /// `Decoder::exemplar_labels`).
+    exemplar: Option<(f64, Option<i128>)>,
+}
+
+impl SampleLine {
+    fn name<'a>(&self, d: &Decoder<'a>) -> &'a str {
+        d.str(self.name.0, self.name.1)
+    }
+
+    fn value_text<'a>(&self, d: &Decoder<'a>) -> &'a str {
+        d.str(self.value_text.0, self.value_text.1)
+    }
+}
+
 /// A family being read.
 struct Family {
     /// Byte range of its OpenMetrics name.
@@ -343,7 +362,8 @@ impl Family {
 }
 
 struct Decoder<'a> {
-    body: &'a Bytes,
+    body: &'a Utf8Body,
+    /// The body, as text and as bytes.
     text: &'a str,
     b: &'a [u8],
     /// The current 1-based line.
@@ -357,14 +377,15 @@ struct Decoder<'a> {
     labels: Vec<RawLabel>,
     exemplar_labels: Vec<RawLabel>,
     scratch: Vec<u8>,
+    hasher: LabelSetHasher,
 }
 
 impl<'a> Decoder<'a> {
-    fn new(body: &'a Bytes, text: &'a str) -> Decoder<'a> {
+    fn new(body: &'a Utf8Body) -> Decoder<'a> {
         Decoder {
             body,
-            text,
-            b: text.as_bytes(),
+            text: body.as_str(),
+            b: body.as_str().as_bytes(),
             line: 0,
             eof: false,
             fam: None,
@@ -373,6 +394,7 @@ impl<'a> Decoder<'a> {
             labels: Vec::new(),
             exemplar_labels: Vec::new(),
             scratch: Vec::new(),
+            hasher: LabelSetHasher::default(),
         }
     }
 
@@ -415,19 +437,21 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    /// A zero-copy string of the body.
+    /// `start..end` of the body.
+    fn str(&self, start: usize, end: usize) -> &'a str {
+        self.body.get(start..end)
+    }
+
+    /// A zero-copy string of the body. Every range the decoder slices
+    /// starts and ends next to ASCII delimiters, so on character boundaries.
     fn slice(&self, start: usize, end: usize) -> Str {
-        debug_assert!(self.text.is_char_boundary(start) && self.text.is_char_boundary(end));
-        // SAFETY: the body is valid UTF-8 (checked in `decode`), and every
-        // range the decoder slices starts and ends next to ASCII delimiters,
-        // so on character boundaries.
-        unsafe { Str::from_utf8_slice_unchecked(self.body, start..end) }
+        self.body.slice(start..end)
     }
 
     /// A label value or help text: zero-copy unless it holds escapes.
     fn string(&self, start: usize, end: usize, escaped: bool) -> Str {
         if escaped {
-            Str::from(unescape(&self.b[start..end]))
+            Str::from(unescape(self.str(start, end)))
         } else {
             self.slice(start, end)
         }
@@ -483,11 +507,11 @@ impl<'a> Decoder<'a> {
             ));
         };
         let ns = start + 7;
-        let ne = metric_name_end(b, ns, end);
+        let ne = exposition::metric_name_end(b, ns);
         if ne == ns {
             return Err(self.err(format!(
                 "expected a metric name after # {}, found {}",
-                &self.text[start + 2..start + 6],
+                self.str(start + 2, start + 6),
                 self.found(ns, end)
             )));
         }
@@ -518,7 +542,7 @@ impl<'a> Decoder<'a> {
             if self.fam.as_ref().is_some_and(|f| f.has_samples) {
                 return Err(self.err(format!(
                     "metadata for `{}` after its samples: # HELP, # TYPE and # UNIT must come first",
-                    &self.text[name.0..name.1]
+                    self.str(name.0, name.1)
                 )));
             }
         } else {
@@ -526,7 +550,7 @@ impl<'a> Decoder<'a> {
             if self.seen.contains_key(n) {
                 return Err(self.err(format!(
                     "family `{}` appears a second time: a family's lines must not be interleaved with other families'",
-                    &self.text[name.0..name.1]
+                    self.str(name.0, name.1)
                 )));
             }
             self.fam = Some(Family::new(name, self.line));
@@ -536,9 +560,9 @@ impl<'a> Decoder<'a> {
             return Ok(());
         };
         fam.line = line;
-        let text = &self.text[arg.0..arg.1];
+        let text = self.str(arg.0, arg.1);
         let arg_bytes = &b[arg.0..arg.1];
-        let fname = &self.text[name.0..name.1];
+        let fname = self.str(name.0, name.1);
         match keyword {
             Meta::Type => {
                 if fam.typed {
@@ -574,7 +598,7 @@ impl<'a> Decoder<'a> {
                     return Err(self.err(format!("a second # UNIT line for `{fname}`")));
                 }
                 fam.unit_seen = true;
-                if let Some(c) = arg_bytes.iter().find(|&&c| !is_name_char(c)) {
+                if let Some(c) = arg_bytes.iter().find(|&&c| !name::is_metric_name_char(c)) {
                     return Err(self.err(format!(
                         "invalid character {:?} in unit: a unit consists of letters, digits, '_' and ':'",
                         char::from(*c)
@@ -622,7 +646,7 @@ impl<'a> Decoder<'a> {
                 if !u.suffixes().contains(&t) {
                     continue;
                 }
-                let fname = &self.text[name.0..name.1];
+                let fname = self.str(name.0, name.1);
                 let other = String::from_utf8_lossy(other);
                 return Err(if other == fname {
                     self.err(format!(
@@ -647,7 +671,7 @@ impl<'a> Decoder<'a> {
             return Ok(());
         };
         if let Some(p) = fam.point.take() {
-            let name = &self.text[fam.name.0..fam.name.1];
+            let name = self.str(fam.name.0, fam.name.1);
             finish_point(&mut fam, &p, name).map_err(|m| error(p.line, m))?;
         }
         if !fam.claimed {
@@ -688,12 +712,8 @@ impl<'a> Decoder<'a> {
         }
         loop {
             let ns = i;
-            if i < end && (b[i].is_ascii_alphabetic() || b[i] == b'_') {
-                i += 1;
-                while i < end && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
-                    i += 1;
-                }
-            }
+            // No name runs past `end`, a line feed.
+            i = exposition::label_name_end(b, i);
             if i == ns {
                 return Err(self.err(if i < end && b[i] == b'}' {
                     "expected a label name after ',': a trailing comma is not allowed".to_string()
@@ -705,7 +725,7 @@ impl<'a> Decoder<'a> {
             if i >= end || b[i] != b'=' {
                 return Err(self.err(format!(
                     "expected '=' after label name `{}`, found {}",
-                    &self.text[ns..ne],
+                    self.str(ns, ne),
                     self.found(i, end)
                 )));
             }
@@ -713,28 +733,18 @@ impl<'a> Decoder<'a> {
             if i >= end || b[i] != b'"' {
                 return Err(self.err(format!(
                     "expected '\"' to open the value of label `{}`, found {}",
-                    &self.text[ns..ne],
+                    self.str(ns, ne),
                     self.found(i, end)
                 )));
             }
-            i += 1;
-            let vs = i;
-            let mut escaped = false;
-            loop {
-                if i >= end {
-                    return Err(self.err(format!(
-                        "the value of label `{}` has no closing '\"'",
-                        &self.text[ns..ne]
-                    )));
-                }
-                match b[i] {
-                    b'"' => break,
-                    b'\\' => {
-                        escaped = true;
-                        i += 2;
-                    }
-                    _ => i += 1,
-                }
+            let vs = i + 1;
+            let escaped;
+            (i, escaped) = exposition::quoted_end(b, vs);
+            if i >= end {
+                return Err(self.err(format!(
+                    "the value of label `{}` has no closing '\"'",
+                    self.str(ns, ne)
+                )));
             }
             out.push(RawLabel {
                 ns,
@@ -762,7 +772,7 @@ impl<'a> Decoder<'a> {
         for (i, l) in labels.iter().enumerate() {
             let name = &b[l.ns..l.ne];
             if labels[..i].iter().any(|k| &b[k.ns..k.ne] == name) {
-                return Err(self.err(format!("duplicate label name `{}`", &self.text[l.ns..l.ne])));
+                return Err(self.err(format!("duplicate label name `{}`", self.str(l.ns, l.ne))));
             }
         }
         Ok(())
@@ -770,12 +780,8 @@ impl<'a> Decoder<'a> {
 
     /// Parses a timestamp token (seconds) exactly, as nanoseconds.
     fn timestamp(&self, start: usize, end: usize, what: &str) -> Result<i128, DecodeError> {
-        parse_nanos(&self.b[start..end]).map_err(|why| {
-            self.err(format!(
-                "invalid {what} `{}`: {why}",
-                &self.text[start..end]
-            ))
-        })
+        parse_nanos(&self.b[start..end])
+            .map_err(|why| self.err(format!("invalid {what} `{}`: {why}", self.str(start, end))))
     }
 
     /// Reads ` # {labels} value [timestamp]` from `i` (at the `#`) to the end
@@ -816,7 +822,7 @@ impl<'a> Decoder<'a> {
     }
 
     fn number(&self, start: usize, end: usize, what: &str) -> Result<f64, DecodeError> {
-        let text = &self.text[start..end];
+        let text = self.str(start, end);
         float::parse(text).ok_or_else(|| {
             self.err(format!(
                 "invalid {what} `{text}`: expected a number, NaN, +Inf or -Inf"
@@ -824,16 +830,43 @@ impl<'a> Decoder<'a> {
         })
     }
 
+    /// A sample line: its syntax, the family and the metric point it
+    /// belongs to, then its value.
     fn sample(
         &mut self,
         start: usize,
         end: usize,
         labels: &mut Vec<RawLabel>,
     ) -> Result<(), DecodeError> {
-        let b = self.b;
+        let line = self.sample_syntax(start, end, labels)?;
+        let (mut fam, role) = self.family_of(line.name)?;
+        if line.exemplar.is_some() && !matches!(role, Role::Total | Role::Bucket) {
+            return Err(self.err(
+                "exemplars are only allowed on counters' _total and histograms' _bucket samples",
+            ));
+        }
+        let special = self.special_label(&fam, role, line.name, labels)?;
+        let ts = match line.ts {
+            Some((s, e)) => Some(self.timestamp(s, e, "timestamp")?),
+            None => None,
+        };
+        self.join_point(&mut fam, labels, special, role, ts)?;
+        self.record(&mut fam, role, &line, special.map(|i| labels[i]))?;
+        self.fam = Some(fam);
+        Ok(())
+    }
 
-        // The syntax: name [labels] SP value [SP timestamp] [SP # SP exemplar].
-        let name_end = metric_name_end(b, start, end);
+    /// Reads the syntax of a sample line, `name [labels] SP value [SP
+    /// timestamp] [SP # SP exemplar]`, its labels into `labels` and its
+    /// exemplar's into `self.exemplar_labels`.
+    fn sample_syntax(
+        &mut self,
+        start: usize,
+        end: usize,
+        labels: &mut Vec<RawLabel>,
+    ) -> Result<SampleLine, DecodeError> {
+        let b = self.b;
+        let name_end = exposition::metric_name_end(b, start);
         if name_end == start {
             return Err(self.err(format!(
                 "expected a metric name or a line starting with '#', found {}",
@@ -869,40 +902,51 @@ impl<'a> Decoder<'a> {
                 "expected a value: fields are separated by exactly one space"
             }));
         }
-        let value = self.number(vs, ve, "value")?;
-        let mut ts_range = None;
-        let mut exemplar = None;
-        if ve < end {
-            let i = ve + 1;
+        let mut line = SampleLine {
+            name: (start, name_end),
+            value: self.number(vs, ve, "value")?,
+            value_text: (vs, ve),
+            ts: None,
+            exemplar: None,
+        };
+        if ve == end {
+            return Ok(line);
+        }
+        let i = ve + 1;
+        if i < end && b[i] == b'#' {
+            line.exemplar = Some(self.read_exemplar(i, end)?);
+            return Ok(line);
+        }
+        let te = token_end(b, i, end);
+        if te == i {
+            return Err(self.err(
+                "expected a timestamp or an exemplar after the value: fields are separated by exactly one space",
+            ));
+        }
+        line.ts = Some((i, te));
+        if te < end {
+            let i = te + 1;
             if i < end && b[i] == b'#' {
-                exemplar = Some(self.read_exemplar(i, end)?);
+                line.exemplar = Some(self.read_exemplar(i, end)?);
             } else {
-                let te = token_end(b, i, end);
-                if te == i {
-                    return Err(self.err(
-                        "expected a timestamp or an exemplar after the value: fields are separated by exactly one space",
-                    ));
-                }
-                ts_range = Some((i, te));
-                if te < end {
-                    let i = te + 1;
-                    if i < end && b[i] == b'#' {
-                        exemplar = Some(self.read_exemplar(i, end)?);
-                    } else {
-                        return Err(self.err(format!(
-                            "expected an exemplar (` # {{labels}} value`) after the timestamp, found {}",
-                            self.found(i, end)
-                        )));
-                    }
-                }
+                return Err(self.err(format!(
+                    "expected an exemplar (` # {{labels}} value`) after the timestamp, found {}",
+                    self.found(i, end)
+                )));
             }
         }
+        Ok(line)
+    }
 
-        // The family: the current one if the name fits it, else a new one.
-        let name = &b[start..name_end];
+    /// The family a sample named `name` belongs to, taken out of
+    /// `self.fam`: the current one if the name is one of its samples', else
+    /// a new one (the current one ends); and what the sample is in it.
+    fn family_of(&mut self, name: (usize, usize)) -> Result<(Family, Role), DecodeError> {
+        let b = self.b;
+        let sample = &b[name.0..name.1];
         let (mut fam, role) = match self.fam.take() {
             Some(f) => {
-                let role = name
+                let role = sample
                     .strip_prefix(&b[f.name.0..f.name.1])
                     .and_then(|suffix| f.kind.role(suffix));
                 match role {
@@ -910,11 +954,11 @@ impl<'a> Decoder<'a> {
                     None => {
                         self.fam = Some(f);
                         self.end_family()?;
-                        (Family::new((start, name_end), self.line), Role::Value)
+                        (Family::new(name, self.line), Role::Value)
                     }
                 }
             }
-            None => (Family::new((start, name_end), self.line), Role::Value),
+            None => (Family::new(name, self.line), Role::Value),
         };
         if !fam.claimed {
             self.claim(fam.name, fam.kind)?;
@@ -922,17 +966,22 @@ impl<'a> Decoder<'a> {
         }
         fam.has_samples = true;
         fam.line = self.line;
-        let kind = fam.kind;
-        let fname = &b[fam.name.0..fam.name.1];
-        let sample_name = &self.text[start..name_end];
+        Ok((fam, role))
+    }
 
-        if exemplar.is_some() && !matches!(role, Role::Total | Role::Bucket) {
-            return Err(self.err(
-                "exemplars are only allowed on counters' _total and histograms' _bucket samples",
-            ));
-        }
-
-        // The label that is not part of the metric's labels.
+    /// The index in `labels` of the label that is not one of the metric's
+    /// (a bucket's `le`, a quantile's `quantile`, a stateset's state), which
+    /// the sample's role requires; no other sample may have `le` or
+    /// `quantile`.
+    fn special_label(
+        &self,
+        fam: &Family,
+        role: Role,
+        name: (usize, usize),
+        labels: &[RawLabel],
+    ) -> Result<Option<usize>, DecodeError> {
+        let b = self.b;
+        let sample_name = self.str(name.0, name.1);
         let find = |n: &[u8]| labels.iter().position(|l| &b[l.ns..l.ne] == n);
         let special = match role {
             Role::Bucket => Some(find(b"le").ok_or_else(|| {
@@ -941,38 +990,46 @@ impl<'a> Decoder<'a> {
             Role::Quantile => Some(find(b"quantile").ok_or_else(|| {
                 self.err(format!(
                     "`{sample_name}` of summary `{}` needs a `quantile` label",
-                    &self.text[fam.name.0..fam.name.1]
+                    self.str(fam.name.0, fam.name.1)
                 ))
             })?),
-            Role::State => Some(find(fname).ok_or_else(|| {
+            Role::State => Some(find(&b[fam.name.0..fam.name.1]).ok_or_else(|| {
                 self.err(format!(
                     "stateset sample `{sample_name}` needs a label named `{sample_name}` holding its state"
                 ))
             })?),
             _ => None,
         };
-        match kind {
+        match fam.kind {
             Kind::Histogram | Kind::GaugeHistogram
                 if role != Role::Bucket && find(b"le").is_some() =>
             {
-                return Err(self.err(format!(
+                Err(self.err(format!(
                     "`{sample_name}` must not have an `le` label: only _bucket samples have one"
-                )));
+                )))
             }
             Kind::Summary if role != Role::Quantile && find(b"quantile").is_some() => {
-                return Err(self.err(format!(
+                Err(self.err(format!(
                     "`{sample_name}` must not have a `quantile` label: only quantile samples have one"
-                )));
+                )))
             }
-            _ => {}
+            _ => Ok(special),
         }
+    }
 
-        let ts = match ts_range {
-            Some((s, e)) => Some(self.timestamp(s, e, "timestamp")?),
-            None => None,
-        };
-
-        // The metric: the current one if the labels match, else a new one.
+    /// Finds the sample's metric point: the current one if the labels (but
+    /// `special`) and timestamp are its, else a new one, after the current
+    /// one is checked; or, for another state of a stateset point, a new
+    /// metric in the current point.
+    fn join_point(
+        &self,
+        fam: &mut Family,
+        labels: &[RawLabel],
+        special: Option<usize>,
+        role: Role,
+        ts: Option<i128>,
+    ) -> Result<(), DecodeError> {
+        let b = self.b;
         let same_group = match (&fam.point, fam.metrics.last()) {
             (Some(p), Some(m)) => {
                 if same_in_order(b, labels, special, &m.label, p.skip) {
@@ -1007,31 +1064,35 @@ impl<'a> Decoder<'a> {
         }
         if new_point {
             if let Some(p) = fam.point.take() {
-                let name = &self.text[fam.name.0..fam.name.1];
-                finish_point(&mut fam, &p, name).map_err(|m| error(p.line, m))?;
+                let name = self.str(fam.name.0, fam.name.1);
+                finish_point(fam, &p, name).map_err(|m| error(p.line, m))?;
             }
-            self.start_point(&mut fam, labels, special, role, ts, !same_group)?;
+            self.start_point(fam, labels, special, role, ts, !same_group)?;
         } else if role == Role::State {
-            self.add_state(&mut fam, labels, special)?;
+            self.add_state(fam, labels, special)?;
         }
+        Ok(())
+    }
 
-        // The sample's value.
-        let value_text = &self.text[vs..ve];
-        let line = self.line;
+    /// Checks the sample's value as its role requires and puts it in the
+    /// point's (last) metric. `special` is the `le`, `quantile` or state
+    /// label.
+    fn record(
+        &self,
+        fam: &mut Family,
+        role: Role,
+        line: &SampleLine,
+        special: Option<RawLabel>,
+    ) -> Result<(), DecodeError> {
+        let kind = fam.kind;
         let (Some(p), Some(m)) = (fam.point.as_mut(), fam.metrics.last_mut()) else {
             return Err(self.err("internal error: no metric for the sample"));
         };
-        p.line = line;
-        let duplicate = || {
-            self.err(format!(
-                "duplicate sample `{sample_name}`: this metric already has one (a new point needs a newer timestamp)"
-            ))
-        };
+        p.line = self.line;
+        let value = line.value;
         match role {
             Role::Value => {
-                if std::mem::replace(&mut p.value, true) {
-                    return Err(duplicate());
-                }
+                self.first(&mut p.value, line)?;
                 if kind == Kind::Gauge {
                     m.gauge = Some(Gauge { value: Some(value) });
                 } else {
@@ -1041,190 +1102,266 @@ impl<'a> Decoder<'a> {
             Role::Info => {
                 if value != 1.0 {
                     return Err(self.err(format!(
-                        "the value of info sample `{sample_name}` must be 1, not `{value_text}`"
+                        "the value of info sample `{}` must be 1, not `{}`",
+                        line.name(self),
+                        line.value_text(self)
                     )));
                 }
-                if std::mem::replace(&mut p.value, true) {
-                    return Err(duplicate());
-                }
+                self.first(&mut p.value, line)?;
                 m.gauge = Some(Gauge { value: Some(1.0) });
-                if fam.model_name.is_none() {
-                    fam.model_name = Some(self.slice(start, name_end));
-                }
             }
             Role::State => {
                 if value != 0.0 && value != 1.0 {
                     return Err(self.err(format!(
-                        "the value of stateset sample `{sample_name}` must be 0 or 1, not `{value_text}`"
+                        "the value of stateset sample `{}` must be 0 or 1, not `{}`",
+                        line.name(self),
+                        line.value_text(self)
                     )));
                 }
                 m.gauge = Some(Gauge { value: Some(value) });
             }
-            Role::Total => {
-                if value.is_nan() || value < 0.0 {
-                    return Err(self.err(format!(
-                        "`{sample_name}` must be a non-negative number, not `{value_text}`"
-                    )));
-                }
-                if std::mem::replace(&mut p.value, true) {
-                    return Err(duplicate());
-                }
-                let exemplar = match exemplar {
-                    Some((v, t)) => Some(Box::new(self.exemplar(v, t)?)),
-                    None => None,
-                };
-                let c = m.counter.get_or_insert_with(Counter::default);
-                c.value = Some(value);
-                c.exemplar = exemplar;
-                if fam.model_name.is_none() {
-                    fam.model_name = Some(self.slice(start, name_end));
-                }
+            Role::Total => self.record_total(p, m, line)?,
+            Role::Created => self.record_created(p, m, kind, line)?,
+            Role::Count => self.record_count(p, m, kind, line)?,
+            Role::Sum => self.record_sum(p, m, kind, line)?,
+            Role::Quantile => self.record_quantile(m, line, special)?,
+            Role::Bucket => self.record_bucket(p, m, line, special)?,
+        }
+        // The family is named as its first counter or info sample.
+        if matches!(role, Role::Total | Role::Info) && fam.model_name.is_none() {
+            fam.model_name = Some(self.slice(line.name.0, line.name.1));
+        }
+        Ok(())
+    }
+
+    /// Sets a point's flag for a sample it may have once; an error if it
+    /// had it already.
+    fn first(&self, seen: &mut bool, line: &SampleLine) -> Result<(), DecodeError> {
+        if std::mem::replace(seen, true) {
+            return Err(self.duplicate(line));
+        }
+        Ok(())
+    }
+
+    fn duplicate(&self, line: &SampleLine) -> DecodeError {
+        self.err(format!(
+            "duplicate sample `{}`: this metric already has one (a new point needs a newer timestamp)",
+            line.name(self)
+        ))
+    }
+
+    /// A counter's `_total`: a non-negative number, with its exemplar.
+    fn record_total(
+        &self,
+        p: &mut Point,
+        m: &mut Metric,
+        line: &SampleLine,
+    ) -> Result<(), DecodeError> {
+        let value = line.value;
+        if value.is_nan() || value < 0.0 {
+            return Err(self.err(format!(
+                "`{}` must be a non-negative number, not `{}`",
+                line.name(self),
+                line.value_text(self)
+            )));
+        }
+        self.first(&mut p.value, line)?;
+        let exemplar = match line.exemplar {
+            Some((v, t)) => Some(Box::new(self.exemplar(v, t)?)),
+            None => None,
+        };
+        let c = m.counter.get_or_insert_with(Counter::default);
+        c.value = Some(value);
+        c.exemplar = exemplar;
+        Ok(())
+    }
+
+    /// A `_created` sample: its value is a timestamp.
+    fn record_created(
+        &self,
+        p: &mut Point,
+        m: &mut Metric,
+        kind: Kind,
+        line: &SampleLine,
+    ) -> Result<(), DecodeError> {
+        let (vs, ve) = line.value_text;
+        let ns = self.timestamp(vs, ve, "created timestamp")?;
+        let created = to_timestamp(ns).ok_or_else(|| {
+            self.err(format!(
+                "created timestamp `{}` is out of range",
+                line.value_text(self)
+            ))
+        })?;
+        self.first(&mut p.created, line)?;
+        match kind {
+            Kind::Counter => {
+                m.counter
+                    .get_or_insert_with(Counter::default)
+                    .created_timestamp = Some(created);
             }
-            Role::Created => {
-                let ns = self.timestamp(vs, ve, "created timestamp")?;
-                let created = to_timestamp(ns).ok_or_else(|| {
-                    self.err(format!("created timestamp `{value_text}` is out of range"))
-                })?;
-                if std::mem::replace(&mut p.created, true) {
-                    return Err(duplicate());
-                }
-                match kind {
-                    Kind::Counter => {
-                        m.counter
-                            .get_or_insert_with(Counter::default)
-                            .created_timestamp = Some(created);
-                    }
-                    Kind::Summary => {
-                        if let Some(s) = m.summary.as_mut() {
-                            s.created_timestamp = Some(created);
-                        }
-                    }
-                    _ => {
-                        if let Some(h) = m.histogram.as_mut() {
-                            h.created_timestamp = Some(created);
-                        }
-                    }
-                }
-            }
-            Role::Count => {
-                let count = parse_count(value_text).ok_or_else(|| {
-                    self.err(format!(
-                        "`{sample_name}` must be a non-negative integer, not `{value_text}`"
-                    ))
-                })?;
-                if std::mem::replace(&mut p.count, true) {
-                    return Err(duplicate());
-                }
-                if kind == Kind::Summary {
-                    if let Some(s) = m.summary.as_mut() {
-                        s.sample_count = Some(count);
-                    }
-                } else if let Some(h) = m.histogram.as_mut() {
-                    h.sample_count = Some(count);
-                }
-            }
-            Role::Sum => {
-                if value.is_nan() {
-                    return Err(self.err(format!("`{sample_name}` must not be NaN")));
-                }
-                if value < 0.0 {
-                    if kind == Kind::GaugeHistogram {
-                        p.negative_gsum = true;
-                    } else {
-                        return Err(self.err(format!(
-                            "`{sample_name}` must not be negative, not `{value_text}`"
-                        )));
-                    }
-                }
-                if std::mem::replace(&mut p.sum, true) {
-                    return Err(duplicate());
-                }
-                if kind == Kind::Summary {
-                    if let Some(s) = m.summary.as_mut() {
-                        s.sample_sum = Some(value);
-                    }
-                } else if let Some(h) = m.histogram.as_mut() {
-                    h.sample_sum = Some(value);
-                }
-            }
-            Role::Quantile => {
-                let l = special.map(|i| labels[i]);
-                let q = l
-                    .and_then(|l| {
-                        let text = raw_text(&self.b[l.vs..l.ve], l.escaped);
-                        float::parse(&text)
-                    })
-                    .filter(|q| (0.0..=1.0).contains(q))
-                    .ok_or_else(|| {
-                        self.err("invalid `quantile` label: expected a number from 0 to 1")
-                    })?;
-                if value < 0.0 {
-                    return Err(self.err(format!(
-                        "quantile values must not be negative, not `{value_text}`"
-                    )));
-                }
+            Kind::Summary => {
                 if let Some(s) = m.summary.as_mut() {
-                    if s.quantile.iter().any(|x| x.quantile == Some(q)) {
-                        return Err(duplicate());
-                    }
-                    s.quantile.push(Quantile {
-                        quantile: Some(q),
-                        value: Some(value),
-                    });
+                    s.created_timestamp = Some(created);
                 }
             }
-            Role::Bucket => {
-                let l = special.map(|i| labels[i]);
-                let le_text = l.map_or(Cow::Borrowed(""), |l| {
-                    raw_text(&self.b[l.vs..l.ve], l.escaped)
-                });
-                let le = float::parse(&le_text)
-                    .filter(|le| !le.is_nan())
-                    .filter(|&le| le != f64::INFINITY || le_text == "+Inf")
-                    .ok_or_else(|| {
-                        self.err(format!(
-                            "invalid `le` label `{le_text}`: expected a number, or +Inf written as `+Inf`"
-                        ))
-                    })?;
-                if let Some(prev) = p.le {
-                    if le <= prev {
-                        return Err(self.err(format!(
-                            "buckets must be in increasing order of `le`: `{le_text}` comes after a bucket with `le` {prev}"
-                        )));
-                    }
-                }
-                let count = parse_count(value_text).ok_or_else(|| {
-                    self.err(format!(
-                        "`{sample_name}` must be a non-negative integer, not `{value_text}`"
-                    ))
-                })?;
-                if p.le.is_some() && count < p.bucket {
-                    return Err(self.err(format!(
-                        "bucket counts must not decrease: {count} after {}",
-                        p.bucket
-                    )));
-                }
-                p.le = Some(le);
-                p.bucket = count;
-                if le < 0.0 {
-                    p.negative_bucket = true;
-                }
-                let exemplar = match exemplar {
-                    Some((v, t)) => Some(Box::new(self.exemplar(v, t)?)),
-                    None => None,
-                };
+            _ => {
                 if let Some(h) = m.histogram.as_mut() {
-                    h.bucket.push(Bucket {
-                        cumulative_count: Some(count),
-                        upper_bound: Some(le),
-                        exemplar,
-                        ..Default::default()
-                    });
+                    h.created_timestamp = Some(created);
                 }
             }
         }
-        self.fam = Some(fam);
         Ok(())
+    }
+
+    /// A summary's or histogram's `_count` (or `_gcount`).
+    fn record_count(
+        &self,
+        p: &mut Point,
+        m: &mut Metric,
+        kind: Kind,
+        line: &SampleLine,
+    ) -> Result<(), DecodeError> {
+        let count = self.count(line)?;
+        self.first(&mut p.count, line)?;
+        if kind == Kind::Summary {
+            if let Some(s) = m.summary.as_mut() {
+                s.sample_count = Some(count);
+            }
+        } else if let Some(h) = m.histogram.as_mut() {
+            h.sample_count = Some(count);
+        }
+        Ok(())
+    }
+
+    /// A summary's or histogram's `_sum` (or `_gsum`): not NaN, and not
+    /// negative but in a gauge histogram.
+    fn record_sum(
+        &self,
+        p: &mut Point,
+        m: &mut Metric,
+        kind: Kind,
+        line: &SampleLine,
+    ) -> Result<(), DecodeError> {
+        let value = line.value;
+        if value.is_nan() {
+            return Err(self.err(format!("`{}` must not be NaN", line.name(self))));
+        }
+        if value < 0.0 {
+            if kind == Kind::GaugeHistogram {
+                p.negative_gsum = true;
+            } else {
+                return Err(self.err(format!(
+                    "`{}` must not be negative, not `{}`",
+                    line.name(self),
+                    line.value_text(self)
+                )));
+            }
+        }
+        self.first(&mut p.sum, line)?;
+        if kind == Kind::Summary {
+            if let Some(s) = m.summary.as_mut() {
+                s.sample_sum = Some(value);
+            }
+        } else if let Some(h) = m.histogram.as_mut() {
+            h.sample_sum = Some(value);
+        }
+        Ok(())
+    }
+
+    /// A summary's quantile sample: a `quantile` label from 0 to 1, not
+    /// seen before in the point, and a value that is not negative.
+    fn record_quantile(
+        &self,
+        m: &mut Metric,
+        line: &SampleLine,
+        label: Option<RawLabel>,
+    ) -> Result<(), DecodeError> {
+        let q = label
+            .and_then(|l| float::parse(&raw_text(self.str(l.vs, l.ve), l.escaped)))
+            .filter(|q| (0.0..=1.0).contains(q))
+            .ok_or_else(|| self.err("invalid `quantile` label: expected a number from 0 to 1"))?;
+        let value = line.value;
+        if value < 0.0 {
+            return Err(self.err(format!(
+                "quantile values must not be negative, not `{}`",
+                line.value_text(self)
+            )));
+        }
+        if let Some(s) = m.summary.as_mut() {
+            if s.quantile.iter().any(|x| x.quantile == Some(q)) {
+                return Err(self.duplicate(line));
+            }
+            s.quantile.push(Quantile {
+                quantile: Some(q),
+                value: Some(value),
+            });
+        }
+        Ok(())
+    }
+
+    /// A histogram's `_bucket`: an `le` above the last bucket's, a count not
+    /// below its, and the exemplar.
+    fn record_bucket(
+        &self,
+        p: &mut Point,
+        m: &mut Metric,
+        line: &SampleLine,
+        label: Option<RawLabel>,
+    ) -> Result<(), DecodeError> {
+        let le_text = label.map_or(Cow::Borrowed(""), |l| {
+            raw_text(self.str(l.vs, l.ve), l.escaped)
+        });
+        let le = float::parse(&le_text)
+            .filter(|le| !le.is_nan())
+            .filter(|&le| le != f64::INFINITY || le_text == "+Inf")
+            .ok_or_else(|| {
+                self.err(format!(
+                    "invalid `le` label `{le_text}`: expected a number, or +Inf written as `+Inf`"
+                ))
+            })?;
+        if let Some(prev) = p.le {
+            if le <= prev {
+                return Err(self.err(format!(
+                    "buckets must be in increasing order of `le`: `{le_text}` comes after a bucket with `le` {prev}"
+                )));
+            }
+        }
+        let count = self.count(line)?;
+        if p.le.is_some() && count < p.bucket {
+            return Err(self.err(format!(
+                "bucket counts must not decrease: {count} after {}",
+                p.bucket
+            )));
+        }
+        p.le = Some(le);
+        p.bucket = count;
+        if le < 0.0 {
+            p.negative_bucket = true;
+        }
+        let exemplar = match line.exemplar {
+            Some((v, t)) => Some(Box::new(self.exemplar(v, t)?)),
+            None => None,
+        };
+        if let Some(h) = m.histogram.as_mut() {
+            h.bucket.push(Bucket {
+                cumulative_count: Some(count),
+                upper_bound: Some(le),
+                exemplar,
+                ..Default::default()
+            });
+        }
+        Ok(())
+    }
+
+    /// The sample's value as a count.
+    fn count(&self, line: &SampleLine) -> Result<u64, DecodeError> {
+        let text = line.value_text(self);
+        parse_count(text).ok_or_else(|| {
+            self.err(format!(
+                "`{}` must be a non-negative integer, not `{text}`",
+                line.name(self)
+            ))
+        })
     }
 
     /// Starts a point (and its metric) for the sample with `labels`.
@@ -1245,8 +1382,8 @@ impl<'a> Decoder<'a> {
             .map(|(_, l)| self.label_pair(l))
             .collect();
         let skip = if keep { special } else { None };
-        if new_group && !fam.groups.insert(group_hash(&pairs, skip)) {
-            let fname = &self.text[fam.name.0..fam.name.1];
+        if new_group && !fam.groups.insert(self.group_hash(&pairs, skip)) {
+            let fname = self.str(fam.name.0, fam.name.1);
             let stateset = fam.kind == Kind::StateSet;
             let earlier = fam.metrics.iter().any(|m| {
                 let m_skip = if stateset {
@@ -1259,7 +1396,7 @@ impl<'a> Decoder<'a> {
             if earlier {
                 return Err(self.err(format!(
                     "metric {} of family `{fname}` appeared earlier: a metric's samples must be contiguous",
-                    describe(&pairs, skip)
+                    exposition::describe(None, without(&pairs, skip))
                 )));
             }
         }
@@ -1319,14 +1456,14 @@ impl<'a> Decoder<'a> {
         labels: &[RawLabel],
         special: Option<usize>,
     ) -> Result<(), DecodeError> {
-        let fname = &self.text[fam.name.0..fam.name.1];
+        let fname = self.str(fam.name.0, fam.name.1);
         let (Some(p), Some(state)) = (fam.point.as_mut(), special.map(|i| labels[i])) else {
             return Err(self.err("internal error: no stateset point"));
         };
-        let raw = &self.b[state.vs..state.ve];
+        let raw = self.str(state.vs, state.ve);
         for m in &fam.metrics[p.start..] {
             if let Some(l) = m.label.iter().find(|l| l.name() == fname) {
-                if raw_eq(raw, state.escaped, l.value()) {
+                if raw_eq(raw.as_bytes(), state.escaped, l.value()) {
                     return Err(self.err(format!(
                         "duplicate state `{}` in stateset `{fname}`",
                         raw_text(raw, state.escaped)
@@ -1343,6 +1480,13 @@ impl<'a> Decoder<'a> {
         });
         p.skip = special;
         Ok(())
+    }
+
+    /// The hash of a metric's label set, without the one at `skip`, in any
+    /// order.
+    fn group_hash(&self, labels: &[LabelPair], skip: Option<usize>) -> u64 {
+        self.hasher
+            .hash(without(labels, skip).map(|l| (l.name().as_bytes(), l.value().as_bytes())))
     }
 
     fn exemplar(&self, value: f64, ts: Option<i128>) -> Result<Exemplar, DecodeError> {
@@ -1432,23 +1576,6 @@ fn finish_point(fam: &mut Family, p: &Point, name: &str) -> Result<(), String> {
     }
 }
 
-fn is_name_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c == b':'
-}
-
-/// The end of the metric name at `i`, or `i` if there is none.
-fn metric_name_end(b: &[u8], i: usize, end: usize) -> usize {
-    if i < end && (b[i].is_ascii_alphabetic() || b[i] == b'_' || b[i] == b':') {
-        let mut j = i + 1;
-        while j < end && is_name_char(b[j]) {
-            j += 1;
-        }
-        j
-    } else {
-        i
-    }
-}
-
 /// The end of the space-delimited token at `i`.
 fn token_end(b: &[u8], i: usize, end: usize) -> usize {
     b[i.min(end)..end]
@@ -1458,70 +1585,28 @@ fn token_end(b: &[u8], i: usize, end: usize) -> usize {
 }
 
 /// Undoes `\\`, `\n` and `\"`; other backslashes stay as they are.
-fn unescape(raw: &[u8]) -> String {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        let c = raw[i];
-        if c == b'\\' {
-            match raw.get(i + 1) {
-                Some(b'\\') => out.push(b'\\'),
-                Some(b'n') => out.push(b'\n'),
-                Some(b'"') => out.push(b'"'),
-                _ => {
-                    out.push(c);
-                    i += 1;
-                    continue;
-                }
-            }
-            i += 2;
-        } else {
-            out.push(c);
-            i += 1;
-        }
-    }
-    // Only ASCII pairs were replaced by ASCII bytes, so UTF-8 stays valid.
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+fn unescape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    // Keeping other escapes, it cannot fail.
+    let _ = exposition::unescape_into(raw, &mut out, OtherEscapes::Keep);
+    out
 }
 
-fn raw_text(raw: &[u8], escaped: bool) -> Cow<'_, str> {
+fn raw_text(raw: &str, escaped: bool) -> Cow<'_, str> {
     if escaped {
         Cow::Owned(unescape(raw))
     } else {
-        String::from_utf8_lossy(raw)
+        Cow::Borrowed(raw)
     }
 }
 
 /// Whether the raw (escaped) `raw` reads as `value`, without allocating.
 fn raw_eq(raw: &[u8], escaped: bool, value: &str) -> bool {
-    if !escaped {
-        return raw == value.as_bytes();
+    if escaped {
+        exposition::unescaped_eq(raw, value.as_bytes())
+    } else {
+        raw == value.as_bytes()
     }
-    let v = value.as_bytes();
-    let (mut i, mut j) = (0, 0);
-    while i < raw.len() {
-        let mut c = raw[i];
-        i += 1;
-        if c == b'\\' {
-            match raw.get(i) {
-                Some(b'\\') => i += 1,
-                Some(b'n') => {
-                    c = b'\n';
-                    i += 1;
-                }
-                Some(b'"') => {
-                    c = b'"';
-                    i += 1;
-                }
-                _ => {}
-            }
-        }
-        if v.get(j) != Some(&c) {
-            return false;
-        }
-        j += 1;
-    }
-    j == v.len()
 }
 
 fn raw_label_eq(b: &[u8], r: &RawLabel, l: &LabelPair) -> bool {
@@ -1591,50 +1676,13 @@ fn same_set(
         })
 }
 
-/// A hash of a label set that does not depend on the labels' order.
-fn group_hash(labels: &[LabelPair], skip: Option<usize>) -> u64 {
-    fn fnv(bytes: &[u8], mut h: u64) -> u64 {
-        for &c in bytes {
-            h ^= u64::from(c);
-            h = h.wrapping_mul(0x100_0000_01b3);
-        }
-        h
-    }
-    let mut sum = 0u64;
-    for (i, l) in labels.iter().enumerate() {
-        if Some(i) == skip {
-            continue;
-        }
-        let h = fnv(l.name().as_bytes(), 0xcbf2_9ce4_8422_2325);
-        let h = fnv(l.value().as_bytes(), fnv(&[0xff], h));
-        // A finalizer, so that summing does not cancel structure out.
-        let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        sum = sum.wrapping_add(z ^ (z >> 31));
-    }
-    sum
-}
-
-/// `{a="b",...}` for error messages.
-fn describe(labels: &[LabelPair], skip: Option<usize>) -> String {
-    let mut out = Vec::from(&b"{"[..]);
-    let mut first = true;
-    for (i, l) in labels.iter().enumerate() {
-        if Some(i) == skip {
-            continue;
-        }
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        out.extend_from_slice(l.name().as_bytes());
-        out.extend_from_slice(b"=\"");
-        write_escaped(&mut out, l.value());
-        out.push(b'"');
-    }
-    out.push(b'}');
-    String::from_utf8_lossy(&out).into_owned()
+/// `labels` without the one at `skip`.
+fn without(labels: &[LabelPair], skip: Option<usize>) -> impl Iterator<Item = &LabelPair> {
+    labels
+        .iter()
+        .enumerate()
+        .filter(move |&(i, _)| Some(i) != skip)
+        .map(|(_, l)| l)
 }
 
 /// A count: a non-negative integer, written as one or as an integral float.
@@ -1768,14 +1816,6 @@ enum Value {
     Int(u64),
 }
 
-/// How a family's samples are named.
-struct Names<'n> {
-    /// The name samples are written with, before their suffix.
-    base: &'n str,
-    /// `base` is not a valid legacy name, so it goes quoted inside the braces.
-    quoted: bool,
-}
-
 fn encode_family(mf: &MetricFamily, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let name = mf.name();
     if name.is_empty() {
@@ -1803,15 +1843,56 @@ fn encode_family(mf: &MetricFamily, out: &mut Vec<u8>) -> Result<(), EncodeError
             family = Cow::Owned(format!("{family}_{unit}"));
         }
     }
-    if let Some(help) = &mf.help {
+    write_metadata(out, &family, mf.help.as_deref(), ty, total, unit);
+
+    let w = Writer {
+        name: SampleName::new(&family),
+        family: name,
+        ty,
+    };
+    for m in &mf.metric {
+        match ty {
+            MetricType::Counter => w.counter(out, m, total)?,
+            MetricType::Gauge => {
+                let g = m.gauge.as_ref().ok_or_else(|| w.expected("a gauge"))?;
+                let value = Value::Float(g.value.unwrap_or(0.0));
+                w.sample(out, "", m, None, value, None)?;
+            }
+            MetricType::Untyped => {
+                let u = m
+                    .untyped
+                    .as_ref()
+                    .ok_or_else(|| w.expected("an untyped value"))?;
+                let value = Value::Float(u.value.unwrap_or(0.0));
+                w.sample(out, "", m, None, value, None)?;
+            }
+            MetricType::Summary => w.summary(out, m)?,
+            MetricType::Histogram | MetricType::GaugeHistogram => w.histogram(out, m)?,
+        }
+    }
+    Ok(())
+}
+
+/// The `# HELP`, `# TYPE` and `# UNIT` lines of a family named `family`
+/// (without `_total`, with the unit).
+fn write_metadata(
+    out: &mut Vec<u8>,
+    family: &str,
+    help: Option<&str>,
+    ty: MetricType,
+    total: bool,
+    unit: Option<&str>,
+) {
+    let quote = Dialect::OpenMetrics.help_escapes_quotes();
+    if let Some(help) = help {
         out.extend_from_slice(b"# HELP ");
-        write_name(out, &family);
+        exposition::write_name(out, family);
         out.push(b' ');
-        write_escaped(out, help);
+        exposition::write_escaped(out, help, quote);
         out.push(b'\n');
     }
     out.extend_from_slice(b"# TYPE ");
-    write_name(out, &family);
+    exposition::write_name(out, family);
     out.extend_from_slice(match ty {
         MetricType::Counter if total => b" counter\n",
         MetricType::Counter | MetricType::Untyped => b" unknown\n",
@@ -1822,179 +1903,184 @@ fn encode_family(mf: &MetricFamily, out: &mut Vec<u8>) -> Result<(), EncodeError
     });
     if let Some(unit) = unit {
         out.extend_from_slice(b"# UNIT ");
-        write_name(out, &family);
+        exposition::write_name(out, family);
         out.push(b' ');
-        write_escaped(out, unit);
+        exposition::write_escaped(out, unit, true);
         out.push(b'\n');
     }
-
-    let names = Names {
-        base: &family,
-        quoted: !is_legacy_name(&family),
-    };
-    let expected =
-        |what: &str| encode_error(format!("expected {what} in a metric of family `{name}`"));
-    for m in &mf.metric {
-        match ty {
-            MetricType::Counter => {
-                let c = m.counter.as_ref().ok_or_else(|| expected("a counter"))?;
-                let (suffix, exemplar) = if total {
-                    ("_total", c.exemplar.as_deref())
-                } else {
-                    ("", None)
-                };
-                let value = Value::Float(c.value.unwrap_or(0.0));
-                write_sample(out, &names, suffix, m, None, value, exemplar)?;
-                if let (true, Some(created)) = (total, c.created_timestamp) {
-                    write_created(out, &names, m, created);
-                }
-            }
-            MetricType::Gauge => {
-                let g = m.gauge.as_ref().ok_or_else(|| expected("a gauge"))?;
-                write_sample(
-                    out,
-                    &names,
-                    "",
-                    m,
-                    None,
-                    Value::Float(g.value.unwrap_or(0.0)),
-                    None,
-                )?;
-            }
-            MetricType::Untyped => {
-                let u = m
-                    .untyped
-                    .as_ref()
-                    .ok_or_else(|| expected("an untyped value"))?;
-                write_sample(
-                    out,
-                    &names,
-                    "",
-                    m,
-                    None,
-                    Value::Float(u.value.unwrap_or(0.0)),
-                    None,
-                )?;
-            }
-            MetricType::Summary => {
-                let s = m.summary.as_deref().ok_or_else(|| expected("a summary"))?;
-                for q in &s.quantile {
-                    let label = ("quantile", q.quantile.unwrap_or(0.0));
-                    let value = Value::Float(q.value.unwrap_or(0.0));
-                    write_sample(out, &names, "", m, Some(label), value, None)?;
-                }
-                if let Some(sum) = s.sample_sum {
-                    write_sample(out, &names, "_sum", m, None, Value::Float(sum), None)?;
-                }
-                if let Some(count) = s.sample_count {
-                    write_sample(out, &names, "_count", m, None, Value::Int(count), None)?;
-                }
-                if let Some(created) = s.created_timestamp {
-                    write_created(out, &names, m, created);
-                }
-            }
-            MetricType::Histogram | MetricType::GaugeHistogram => {
-                let h = m
-                    .histogram
-                    .as_deref()
-                    .ok_or_else(|| expected("a histogram"))?;
-                let float = h.sample_count_float.is_some_and(|c| c > 0.0)
-                    || h.bucket
-                        .iter()
-                        .any(|b| b.cumulative_count_float.is_some_and(|c| c > 0.0));
-                if float {
-                    return Err(encode_error(format!(
-                        "OpenMetrics 1.0 cannot carry float histogram `{name}`"
-                    )));
-                }
-                let mut inf = false;
-                for bucket in &h.bucket {
-                    let le = bucket.upper_bound.unwrap_or(0.0);
-                    inf |= le == f64::INFINITY;
-                    let count = Value::Int(bucket.cumulative_count.unwrap_or(0));
-                    let exemplar = bucket.exemplar.as_deref();
-                    write_sample(out, &names, "_bucket", m, Some(("le", le)), count, exemplar)?;
-                }
-                let count = h.sample_count.unwrap_or(0);
-                if !inf {
-                    let le = ("le", f64::INFINITY);
-                    write_sample(out, &names, "_bucket", m, Some(le), Value::Int(count), None)?;
-                }
-                let gauge = ty == MetricType::GaugeHistogram;
-                if let Some(sum) = h.sample_sum {
-                    let (sum_suffix, count_suffix) = if gauge {
-                        ("_gsum", "_gcount")
-                    } else {
-                        ("_sum", "_count")
-                    };
-                    write_sample(out, &names, sum_suffix, m, None, Value::Float(sum), None)?;
-                    write_sample(out, &names, count_suffix, m, None, Value::Int(count), None)?;
-                }
-                if let (false, Some(created)) = (gauge, h.created_timestamp) {
-                    write_created(out, &names, m, created);
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
-/// Writes one sample line: name and labels, value, timestamp, exemplar.
-fn write_sample(
-    out: &mut Vec<u8>,
-    names: &Names<'_>,
-    suffix: &str,
-    m: &Metric,
-    extra: Option<(&str, f64)>,
-    value: Value,
-    exemplar: Option<&Exemplar>,
-) -> Result<(), EncodeError> {
-    write_name_and_labels(out, names, suffix, &m.label, extra);
-    out.push(b' ');
-    match value {
-        Value::Float(v) => write_float(out, v),
-        Value::Int(n) => {
-            let _ = std::fmt::Write::write_fmt(&mut VecWriter(out), format_args!("{n}"));
+/// Writes the sample lines of one family's metrics.
+struct Writer<'a> {
+    /// What samples are named, before their suffix.
+    name: SampleName<'a>,
+    /// The family's name, for errors.
+    family: &'a str,
+    ty: MetricType,
+}
+
+impl Writer<'_> {
+    fn expected(&self, what: &str) -> EncodeError {
+        encode_error(format!(
+            "expected {what} in a metric of family `{}`",
+            self.family
+        ))
+    }
+
+    /// A counter's `_total` (+ exemplar) and `_created` lines; or, for a
+    /// family not named `..._total`, its plain sample, typed unknown.
+    fn counter(&self, out: &mut Vec<u8>, m: &Metric, total: bool) -> Result<(), EncodeError> {
+        let c = m
+            .counter
+            .as_ref()
+            .ok_or_else(|| self.expected("a counter"))?;
+        let (suffix, exemplar) = if total {
+            ("_total", c.exemplar.as_deref())
+        } else {
+            ("", None)
+        };
+        let value = Value::Float(c.value.unwrap_or(0.0));
+        self.sample(out, suffix, m, None, value, exemplar)?;
+        if let (true, Some(created)) = (total, c.created_timestamp) {
+            self.created(out, m, created);
         }
+        Ok(())
     }
-    if let Some(ms) = m.timestamp_ms {
-        out.push(b' ');
-        write_seconds(out, i128::from(ms) * 1_000_000);
+
+    /// A summary's quantile lines, then `_sum`, `_count` and `_created`
+    /// where present.
+    fn summary(&self, out: &mut Vec<u8>, m: &Metric) -> Result<(), EncodeError> {
+        let s = m
+            .summary
+            .as_deref()
+            .ok_or_else(|| self.expected("a summary"))?;
+        for q in &s.quantile {
+            let label = ("quantile", q.quantile.unwrap_or(0.0));
+            let value = Value::Float(q.value.unwrap_or(0.0));
+            self.sample(out, "", m, Some(label), value, None)?;
+        }
+        if let Some(sum) = s.sample_sum {
+            self.sample(out, "_sum", m, None, Value::Float(sum), None)?;
+        }
+        if let Some(count) = s.sample_count {
+            self.sample(out, "_count", m, None, Value::Int(count), None)?;
+        }
+        if let Some(created) = s.created_timestamp {
+            self.created(out, m, created);
+        }
+        Ok(())
     }
-    if let Some(e) = exemplar.filter(|e| !e.label.is_empty()) {
-        out.extend_from_slice(b" # ");
-        write_labels(out, &e.label, None, b'{');
-        out.push(b'}');
+
+    /// A histogram's or gauge histogram's bucket lines (+ exemplars), with
+    /// a `+Inf` bucket added when missing, then `_sum` and `_count` (or
+    /// `_gsum` and `_gcount`) if it has a sum, and `_created`.
+    fn histogram(&self, out: &mut Vec<u8>, m: &Metric) -> Result<(), EncodeError> {
+        let h = m
+            .histogram
+            .as_deref()
+            .ok_or_else(|| self.expected("a histogram"))?;
+        let float = h.sample_count_float.is_some_and(|c| c > 0.0)
+            || h.bucket
+                .iter()
+                .any(|b| b.cumulative_count_float.is_some_and(|c| c > 0.0));
+        if float {
+            return Err(encode_error(format!(
+                "OpenMetrics 1.0 cannot carry float histogram `{}`",
+                self.family
+            )));
+        }
+        let mut inf = false;
+        for bucket in &h.bucket {
+            let le = bucket.upper_bound.unwrap_or(0.0);
+            inf |= le == f64::INFINITY;
+            let count = Value::Int(bucket.cumulative_count.unwrap_or(0));
+            let exemplar = bucket.exemplar.as_deref();
+            self.sample(out, "_bucket", m, Some(("le", le)), count, exemplar)?;
+        }
+        let count = h.sample_count.unwrap_or(0);
+        if !inf {
+            let le = ("le", f64::INFINITY);
+            self.sample(out, "_bucket", m, Some(le), Value::Int(count), None)?;
+        }
+        let gauge = self.ty == MetricType::GaugeHistogram;
+        if let Some(sum) = h.sample_sum {
+            let (sum_suffix, count_suffix) = if gauge {
+                ("_gsum", "_gcount")
+            } else {
+                ("_sum", "_count")
+            };
+            self.sample(out, sum_suffix, m, None, Value::Float(sum), None)?;
+            self.sample(out, count_suffix, m, None, Value::Int(count), None)?;
+        }
+        if let (false, Some(created)) = (gauge, h.created_timestamp) {
+            self.created(out, m, created);
+        }
+        Ok(())
+    }
+
+    /// Writes one sample line: name and labels, value, timestamp, exemplar.
+    fn sample(
+        &self,
+        out: &mut Vec<u8>,
+        suffix: &str,
+        m: &Metric,
+        extra: Option<(&str, f64)>,
+        value: Value,
+        exemplar: Option<&Exemplar>,
+    ) -> Result<(), EncodeError> {
+        self.name
+            .write(out, Dialect::OpenMetrics, suffix, &m.label, extra);
         out.push(b' ');
-        write_float(out, e.value.unwrap_or(0.0));
-        if let Some(ts) = e.timestamp {
-            // As Go's `timestamppb.CheckValid`: 0001-01-01 to 9999-12-31.
-            let valid = (-62_135_596_800..=253_402_300_799).contains(&ts.seconds)
-                && (0..1_000_000_000).contains(&ts.nanos);
-            if !valid {
-                return Err(encode_error(format!(
-                    "invalid exemplar timestamp {}s {}ns",
-                    ts.seconds, ts.nanos
-                )));
-            }
+        match value {
+            Value::Float(v) => Dialect::OpenMetrics.write_float(out, v),
+            Value::Int(n) => int::write_u64(out, n),
+        }
+        if let Some(ms) = m.timestamp_ms {
             out.push(b' ');
-            write_seconds(out, unix_nanos(ts));
+            write_seconds(out, i128::from(ms) * 1_000_000);
         }
+        if let Some(e) = exemplar.filter(|e| !e.label.is_empty()) {
+            write_exemplar(out, e)?;
+        }
+        out.push(b'\n');
+        Ok(())
     }
-    out.push(b'\n');
-    Ok(())
+
+    /// Writes a `_created` line, with the metric's labels and timestamp.
+    fn created(&self, out: &mut Vec<u8>, m: &Metric, created: Timestamp) {
+        self.name
+            .write(out, Dialect::OpenMetrics, "_created", &m.label, None);
+        out.push(b' ');
+        write_seconds(out, unix_nanos(created));
+        if let Some(ms) = m.timestamp_ms {
+            out.push(b' ');
+            write_seconds(out, i128::from(ms) * 1_000_000);
+        }
+        out.push(b'\n');
+    }
 }
 
-/// Writes a `_created` line, with the metric's labels and timestamp.
-fn write_created(out: &mut Vec<u8>, names: &Names<'_>, m: &Metric, created: Timestamp) {
-    write_name_and_labels(out, names, "_created", &m.label, None);
+/// ` # {labels} value [timestamp]`.
+fn write_exemplar(out: &mut Vec<u8>, e: &Exemplar) -> Result<(), EncodeError> {
+    out.extend_from_slice(b" # ");
+    exposition::write_labels(out, Dialect::OpenMetrics, &e.label, None, b'{');
+    out.push(b'}');
     out.push(b' ');
-    write_seconds(out, unix_nanos(created));
-    if let Some(ms) = m.timestamp_ms {
+    Dialect::OpenMetrics.write_float(out, e.value.unwrap_or(0.0));
+    if let Some(ts) = e.timestamp {
+        // As Go's `timestamppb.CheckValid`: 0001-01-01 to 9999-12-31.
+        let valid = (-62_135_596_800..=253_402_300_799).contains(&ts.seconds)
+            && (0..1_000_000_000).contains(&ts.nanos);
+        if !valid {
+            return Err(encode_error(format!(
+                "invalid exemplar timestamp {}s {}ns",
+                ts.seconds, ts.nanos
+            )));
+        }
         out.push(b' ');
-        write_seconds(out, i128::from(ms) * 1_000_000);
+        write_seconds(out, unix_nanos(ts));
     }
-    out.push(b'\n');
+    Ok(())
 }
 
 /// Nanoseconds since the epoch.
@@ -2017,15 +2103,8 @@ fn write_seconds(out: &mut Vec<u8>, nanos: i128) {
         out.push(b'-');
     }
     // Decimal digits of |nanos|, most significant first.
-    let mut buf = [0u8; 40];
-    let mut n = nanos.unsigned_abs();
-    let mut start = buf.len();
-    while n > 0 {
-        start -= 1;
-        buf[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    let all = &buf[start..];
+    let mut buf = [0u8; 39];
+    let all = int::digits(nanos.unsigned_abs(), &mut buf);
     // The value is 0.DIGITS * 10^point.
     let point = all.len() as i64 - 9;
     let end = all.iter().rposition(|&c| c != b'0').map_or(1, |i| i + 1);
@@ -2042,8 +2121,7 @@ fn write_seconds(out: &mut Vec<u8>, nanos: i128) {
         if exp.unsigned_abs() < 10 {
             out.push(b'0');
         }
-        let _ =
-            std::fmt::Write::write_fmt(&mut VecWriter(out), format_args!("{}", exp.unsigned_abs()));
+        int::write_u64(out, exp.unsigned_abs());
     } else if point <= 0 {
         out.extend_from_slice(b"0.");
         out.resize(out.len() + point.unsigned_abs() as usize, b'0');
@@ -2059,106 +2137,6 @@ fn write_seconds(out: &mut Vec<u8>, nanos: i128) {
             out.push(b'.');
             out.extend_from_slice(&digits[point..]);
         }
-    }
-}
-
-fn write_name_and_labels(
-    out: &mut Vec<u8>,
-    names: &Names<'_>,
-    suffix: &str,
-    labels: &[LabelPair],
-    extra: Option<(&str, f64)>,
-) {
-    if names.quoted {
-        out.extend_from_slice(b"{\"");
-        write_escaped(out, names.base);
-        write_escaped(out, suffix);
-        out.push(b'"');
-        write_labels(out, labels, extra, b',');
-        out.push(b'}');
-    } else {
-        out.extend_from_slice(names.base.as_bytes());
-        out.extend_from_slice(suffix.as_bytes());
-        if !labels.is_empty() || extra.is_some() {
-            write_labels(out, labels, extra, b'{');
-            out.push(b'}');
-        }
-    }
-}
-
-/// Writes `name="value"` pairs, the first preceded by `first`, the others by commas.
-fn write_labels(out: &mut Vec<u8>, labels: &[LabelPair], extra: Option<(&str, f64)>, first: u8) {
-    let mut sep = first;
-    for l in labels {
-        out.push(sep);
-        sep = b',';
-        write_name(out, l.name());
-        out.extend_from_slice(b"=\"");
-        write_escaped(out, l.value());
-        out.push(b'"');
-    }
-    if let Some((name, v)) = extra {
-        out.push(sep);
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b"=\"");
-        write_float(out, v);
-        out.push(b'"');
-    }
-}
-
-/// Go's `model.LegacyValidation.IsValidMetricName`: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
-fn is_legacy_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty() && metric_name_end(b, 0, b.len()) == b.len()
-}
-
-/// A name as is if it is a legacy one, else quoted.
-fn write_name(out: &mut Vec<u8>, name: &str) {
-    if is_legacy_name(name) {
-        out.extend_from_slice(name.as_bytes());
-    } else {
-        out.push(b'"');
-        write_escaped(out, name);
-        out.push(b'"');
-    }
-}
-
-/// Escapes `\`, newline and `"`.
-fn write_escaped(out: &mut Vec<u8>, s: &str) {
-    let mut last = 0;
-    for (i, &c) in s.as_bytes().iter().enumerate() {
-        let escaped: &[u8] = match c {
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'"' => b"\\\"",
-            _ => continue,
-        };
-        out.extend_from_slice(&s.as_bytes()[last..i]);
-        out.extend_from_slice(escaped);
-        last = i + 1;
-    }
-    out.extend_from_slice(&s.as_bytes()[last..]);
-}
-
-/// Go's `writeOpenMetricsFloat`: `%g` with `.0` added to integral values.
-fn write_float(out: &mut Vec<u8>, v: f64) {
-    if v == 0.0 {
-        out.extend_from_slice(b"0.0");
-        return;
-    }
-    let start = out.len();
-    float::write_g(out, v);
-    if v.is_finite() && !out[start..].iter().any(|&c| c == b'.' || c == b'e') {
-        out.extend_from_slice(b".0");
-    }
-}
-
-struct VecWriter<'a>(&'a mut Vec<u8>);
-
-impl std::fmt::Write for VecWriter<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
     }
 }
 

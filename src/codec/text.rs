@@ -32,61 +32,20 @@
 //! without the value its family's type needs, an unknown type).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault};
+use std::hash::BuildHasherDefault;
 
 use foldhash::fast::RandomState;
 
 use bytes::Bytes;
 
+use super::exposition::{self, Dialect, LabelSetHasher, OtherEscapes, SampleName};
 use super::id_hasher::IdHasher;
-use super::{float, DecodeError, EncodeError, Position};
+use super::{float, int, DecodeError, EncodeError, Position};
 use crate::format::Format;
 use crate::model::{
-    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType, Quantile, Str,
-    Summary, Untyped,
+    name, Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType, Quantile,
+    Str, Summary, Untyped, Utf8Body,
 };
-
-// ---------------------------------------------------------------------------
-// Names
-// ---------------------------------------------------------------------------
-
-const METRIC_START: u8 = 1;
-const METRIC_CONT: u8 = 2;
-const LABEL_START: u8 = 4;
-const LABEL_CONT: u8 = 8;
-
-/// Which name positions each byte may take: `[a-zA-Z_:][a-zA-Z0-9_:]*` for
-/// metric names, `[a-zA-Z_][a-zA-Z0-9_]*` for label names.
-static CLASS: [u8; 256] = {
-    let mut table = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        let c = i as u8;
-        table[i] = if c.is_ascii_alphabetic() || c == b'_' {
-            METRIC_START | METRIC_CONT | LABEL_START | LABEL_CONT
-        } else if c.is_ascii_digit() {
-            METRIC_CONT | LABEL_CONT
-        } else if c == b':' {
-            METRIC_START | METRIC_CONT
-        } else {
-            0
-        };
-        i += 1;
-    }
-    table
-};
-
-/// Whether `name` is a metric name that needs no quotes (Go's legacy
-/// validation). Go's encoder applies the same test to label names.
-fn is_legacy_name(name: &[u8]) -> bool {
-    match name.split_first() {
-        Some((&first, rest)) => {
-            CLASS[first as usize] & METRIC_START != 0
-                && rest.iter().all(|&b| CLASS[b as usize] & METRIC_CONT != 0)
-        }
-        None => false,
-    }
-}
 
 // ---------------------------------------------------------------------------
 // Decoding: reading tokens
@@ -128,13 +87,15 @@ struct RawLabel {
 
 /// The read position in a body known to be UTF-8.
 struct Cursor<'a> {
-    body: &'a Bytes,
+    body: &'a Utf8Body,
+    /// The body, as text and as bytes.
+    text: &'a str,
     buf: &'a [u8],
     pos: usize,
     /// The 1-based number of the line being read.
     line: usize,
     /// Unescaped strings of the current line.
-    scratch: Vec<u8>,
+    scratch: String,
 }
 
 impl<'a> Cursor<'a> {
@@ -170,35 +131,39 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// Callers pass positions of ASCII delimiters or the byte after one,
+    /// which start a character.
     fn char_at(&self, pos: usize) -> char {
-        // SAFETY: the body is UTF-8 and callers pass positions of ASCII
-        // delimiters or the byte after one, which start a character.
-        let rest = unsafe { std::str::from_utf8_unchecked(&self.buf[pos..]) };
+        let rest = self.text.get(pos..).unwrap_or_default();
         rest.chars().next().unwrap_or('\u{fffd}')
     }
 
     fn bytes(&self, s: Span) -> &[u8] {
         if s.scratch {
-            &self.scratch[s.start..s.end]
+            &self.scratch.as_bytes()[s.start..s.end]
         } else {
             &self.buf[s.start..s.end]
         }
     }
 
+    /// Body spans start and end next to ASCII delimiters, so on character
+    /// boundaries; scratch spans are whole unescaped strings.
+    #[inline(always)]
     fn text(&self, s: Span) -> &str {
-        // SAFETY: body spans start and end next to ASCII delimiters of a
-        // UTF-8 body; scratch spans are such spans with ASCII escapes
-        // replaced by ASCII bytes.
-        unsafe { std::str::from_utf8_unchecked(self.bytes(s)) }
+        if s.scratch {
+            &self.scratch[s.start..s.end]
+        } else {
+            self.body.get(s.start..s.end)
+        }
     }
 
     /// The string as a [`Str`]: from the body, or from scratch if unescaped.
+    #[inline]
     fn to_str(&self, s: Span) -> Str {
         if s.scratch {
             Str::from(self.text(s))
         } else {
-            // SAFETY: as for `text`.
-            unsafe { Str::from_utf8_slice_unchecked(self.body, s.start..s.end) }
+            self.body.slice(s.start..s.end)
         }
     }
 
@@ -224,18 +189,13 @@ impl<'a> Cursor<'a> {
         Span::body(start, end)
     }
 
-    /// An unquoted name of the given classes, or `None` if the current byte
-    /// cannot start one.
-    fn bare_name(&mut self, start_class: u8, cont_class: u8) -> Option<Span> {
+    /// An unquoted name ending at `end` (from [`exposition::metric_name_end`]
+    /// or [`exposition::label_name_end`]), or `None` if none starts here.
+    fn bare_name(&mut self, end: usize) -> Option<Span> {
         let start = self.pos;
-        let first = *self.buf.get(start)?;
-        if CLASS[first as usize] & start_class == 0 {
+        if end == start {
             return None;
         }
-        let end = self.buf[start + 1..]
-            .iter()
-            .position(|&b| CLASS[b as usize] & cont_class == 0)
-            .map_or(self.buf.len(), |n| start + 1 + n);
         self.pos = end;
         Some(Span::body(start, end))
     }
@@ -245,7 +205,7 @@ impl<'a> Cursor<'a> {
         if self.peek() == Some(b'"') {
             return self.quoted("metric name").map(Some);
         }
-        Ok(self.bare_name(METRIC_START, METRIC_CONT))
+        Ok(self.bare_name(exposition::metric_name_end(self.buf, self.pos)))
     }
 
     /// A label name, bare or quoted; `None` if none starts here.
@@ -253,7 +213,7 @@ impl<'a> Cursor<'a> {
         if self.peek() == Some(b'"') {
             return self.quoted("label name").map(Some);
         }
-        Ok(self.bare_name(LABEL_START, LABEL_CONT))
+        Ok(self.bare_name(exposition::label_name_end(self.buf, self.pos)))
     }
 
     /// A double-quoted string starting at `pos`, with the escapes `\\`, `\"`
@@ -261,7 +221,7 @@ impl<'a> Cursor<'a> {
     #[inline]
     fn quoted(&mut self, what: &str) -> Result<Span, DecodeError> {
         let start = self.pos + 1;
-        let i = find_quote_stop(self.buf, start);
+        let i = exposition::find_quote_stop(self.buf, start);
         // Fast path: no escapes, the string is a slice of the body.
         if self.buf.get(i) == Some(&b'"') {
             self.pos = i + 1;
@@ -270,71 +230,52 @@ impl<'a> Cursor<'a> {
         self.quoted_slow(what, start, i)
     }
 
-    /// [`Cursor::quoted`] from the first escape, line feed or end of input.
+    /// [`Cursor::quoted`] from the first escape, line feed or end of input
+    /// at `i`: the string unescaped into scratch, or the first error in it.
     #[cold]
     #[inline(never)]
-    fn quoted_slow(&mut self, what: &str, start: usize, mut i: usize) -> Result<Span, DecodeError> {
-        let buf = self.buf;
+    fn quoted_slow(&mut self, what: &str, start: usize, i: usize) -> Result<Span, DecodeError> {
+        let (stop, _) = exposition::quoted_end(self.buf, i);
         let from = self.scratch.len();
-        self.scratch.extend_from_slice(&buf[start..i]);
-        loop {
-            match buf.get(i) {
-                None => {
-                    self.pos = i;
-                    return Err(self.eof());
-                }
-                Some(b'"') => {
-                    self.pos = i + 1;
-                    return Ok(Span {
-                        scratch: true,
-                        start: from,
-                        end: self.scratch.len(),
-                    });
-                }
-                Some(b'\\') => {
-                    let c = self.unescape(i)?;
-                    self.scratch.push(c);
-                    i += 2;
-                }
-                Some(b'\n') => {
-                    self.pos = i;
-                    let so_far = self.text(Span {
-                        scratch: true,
-                        start: from,
-                        end: self.scratch.len(),
-                    });
-                    return Err(self.err(format!("{what} {so_far:?} contains unescaped new-line")));
-                }
-                Some(_) => {
-                    let run = find_quote_stop(buf, i);
-                    self.scratch.extend_from_slice(&buf[i..run]);
-                    i = run;
-                }
-            }
-        }
-    }
-
-    /// The byte the escape at `i` (a backslash) stands for: `\\`, `\"` and
-    /// `\n` are the only escapes, in label values and help text alike.
-    fn unescape(&mut self, i: usize) -> Result<u8, DecodeError> {
-        match self.buf.get(i + 1) {
-            Some(b'\\') => Ok(b'\\'),
-            Some(b'n') => Ok(b'\n'),
-            Some(b'"') => Ok(b'"'),
-            None => {
-                self.pos = i + 1;
-                Err(self.eof())
+        self.unescape(start, stop)?;
+        let span = Span {
+            scratch: true,
+            start: from,
+            end: self.scratch.len(),
+        };
+        match self.buf.get(stop) {
+            Some(b'"') => {
+                self.pos = stop + 1;
+                Ok(span)
             }
             Some(_) => {
-                self.pos = i + 1;
-                Err(self.invalid_escape(i + 1))
+                self.pos = stop;
+                let so_far = self.text(span);
+                Err(self.err(format!("{what} {so_far:?} contains unescaped new-line")))
+            }
+            None => {
+                self.pos = stop;
+                Err(self.eof())
             }
         }
     }
 
-    fn invalid_escape(&self, pos: usize) -> DecodeError {
-        let c = self.char_at(pos).escape_debug().to_string();
-        self.err(format!("invalid escape sequence '\\{c}'"))
+    /// Appends `start..end` of the body to scratch with its escapes undone:
+    /// `\\`, `\"` and `\n` are the only ones, in label values and help text
+    /// alike.
+    fn unescape(&mut self, start: usize, end: usize) -> Result<(), DecodeError> {
+        let raw = &self.text[start..end];
+        exposition::unescape_into(raw, &mut self.scratch, OtherEscapes::Reject).map_err(|n| {
+            // The byte after a backslash that starts no escape.
+            let pos = start + n;
+            self.pos = pos;
+            if pos < self.buf.len() {
+                let c = self.char_at(pos).escape_debug().to_string();
+                self.err(format!("invalid escape sequence '\\{c}'"))
+            } else {
+                self.eof()
+            }
+        })
     }
 
     /// Help text: the rest of the line, with the escapes `\\`, `\n` and `\"`.
@@ -349,28 +290,13 @@ impl<'a> Cursor<'a> {
         else {
             return Ok(self.rest_of_line());
         };
+        let end = buf[first..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(buf.len(), |n| first + n);
         let from = self.scratch.len();
-        self.scratch.extend_from_slice(&buf[start..first]);
-        let mut i = first;
-        loop {
-            match buf.get(i) {
-                None | Some(b'\n') => break,
-                Some(b'\\') => {
-                    let c = self.unescape(i)?;
-                    self.scratch.push(c);
-                    i += 2;
-                }
-                Some(_) => {
-                    let run = buf[i..]
-                        .iter()
-                        .position(|&b| matches!(b, b'\\' | b'\n'))
-                        .map_or(buf.len(), |n| i + n);
-                    self.scratch.extend_from_slice(&buf[i..run]);
-                    i = run;
-                }
-            }
-        }
-        self.pos = i;
+        self.unescape(start, end)?;
+        self.pos = end;
         Ok(Span {
             scratch: true,
             start: from,
@@ -418,39 +344,6 @@ impl<'a> Cursor<'a> {
         }
         Ok(Some(ts))
     }
-}
-
-/// The position of the first `"`, `\\` or line feed in `buf` from `i` on, or
-/// `buf.len()`. Eight bytes at a time: quoted strings are mostly short runs
-/// of plain bytes.
-#[inline]
-fn find_quote_stop(buf: &[u8], mut i: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // A byte of `x` is zero, and below it none is: the lowest set bit marks
-    // the first zero byte exactly (higher ones may be false positives).
-    fn zero_bytes(x: u64) -> u64 {
-        x.wrapping_sub(ONES) & !x & HIGH
-    }
-    while let Some(chunk) = buf.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        let hits = zero_bytes(w ^ (ONES * u64::from(b'"')))
-            | zero_bytes(w ^ (ONES * u64::from(b'\\')))
-            | zero_bytes(w ^ (ONES * u64::from(b'\n')));
-        if hits != 0 {
-            return i + (hits.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while let Some(&b) = buf.get(i) {
-        if matches!(b, b'"' | b'\\' | b'\n') {
-            break;
-        }
-        i += 1;
-    }
-    i
 }
 
 /// How many leading bytes `a` and `b` share. Eight at a time.
@@ -629,9 +522,7 @@ impl NameCache {
             };
             let len = s.end - s.start;
             if rest.get(..len) == Some(&buf[s.start..s.end])
-                && rest
-                    .get(len)
-                    .is_none_or(|&b| CLASS[b as usize] & METRIC_CONT == 0)
+                && rest.get(len).is_none_or(|&b| !name::is_metric_name_char(b))
             {
                 self.last = i;
                 return Some((Span::body(pos, pos + len), entry));
@@ -658,7 +549,7 @@ struct Decoder<'a> {
     /// labels. The next line's labels up to where the two differ are these.
     template: (usize, usize),
     template_labels: Vec<RawLabel>,
-    hasher: RandomState,
+    hasher: LabelSetHasher,
 }
 
 /// Decodes a text-format body into metric families, in order of first
@@ -680,25 +571,15 @@ struct Decoder<'a> {
 /// assert_eq!(err.line(), Some(2));
 /// ```
 pub fn decode(body: Bytes) -> Result<Vec<MetricFamily>, DecodeError> {
-    // Bodies are nearly always ASCII, which is quicker to check.
-    if !body.is_ascii() {
-        if let Err(e) = std::str::from_utf8(&body) {
-            let valid = &body[..e.valid_up_to()];
-            let line = 1 + valid.iter().filter(|&&b| b == b'\n').count();
-            return Err(DecodeError::new(
-                Format::Text,
-                Position::Line(line),
-                "invalid UTF-8",
-            ));
-        }
-    }
+    let body = exposition::utf8_body(body, Format::Text)?;
     let mut d = Decoder {
         cur: Cursor {
             body: &body,
-            buf: &body,
+            text: body.as_str(),
+            buf: body.as_str().as_bytes(),
             pos: 0,
             line: 0,
-            scratch: Vec::new(),
+            scratch: String::new(),
         },
         labels: Vec::new(),
         families: Vec::new(),
@@ -708,7 +589,7 @@ pub fn decode(body: Bytes) -> Result<Vec<MetricFamily>, DecodeError> {
         last_family: 0,
         template: (0, 0),
         template_labels: Vec::new(),
-        hasher: RandomState::default(),
+        hasher: LabelSetHasher::default(),
     };
     d.run()?;
     Ok(d.families
@@ -1010,25 +891,24 @@ impl Decoder<'_> {
             }
         }
         loop {
+            if buf.get(pos) == Some(&b'}') {
+                pos += 1;
+                break;
+            }
+            // Leaving before the scan when no label name starts here is
+            // measurably quicker than testing for an empty name after it.
+            let from = pos;
             match buf.get(pos) {
-                Some(b'}') => {
-                    pos += 1;
-                    break;
-                }
-                Some(&b) if CLASS[b as usize] & LABEL_START != 0 => {}
+                Some(&b) if name::is_label_name_start(b) => {}
                 _ => return self.not_plain(open),
             }
-            let from = pos;
-            pos += 1 + buf[pos + 1..]
-                .iter()
-                .position(|&b| CLASS[b as usize] & LABEL_CONT == 0)
-                .unwrap_or(buf.len() - pos - 1);
+            pos = exposition::label_name_end(buf, from);
             let name = Span::body(from, pos);
             if buf.get(pos..pos + 2) != Some(b"=\"") || &buf[from..pos] == b"__name__" {
                 return self.not_plain(open);
             }
             let start = pos + 2;
-            let end = find_quote_stop(buf, start);
+            let end = exposition::find_quote_stop(buf, start);
             if buf.get(end) != Some(&b'"') {
                 return self.not_plain(open);
             }
@@ -1261,7 +1141,13 @@ impl Decoder<'_> {
         let cur = &self.cur;
         let labels = &self.labels;
         let f = &mut self.families[family];
-        let hash = raw_hash(&self.hasher, cur, labels)
+        let hash = self
+            .hasher
+            .hash(
+                labels
+                    .iter()
+                    .map(|l| (cur.bytes(l.name), cur.bytes(l.value))),
+            )
             .wrapping_add((family as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let index = &self.series;
         let mut j = index.heads.get(&hash).copied().unwrap_or(NONE);
@@ -1336,13 +1222,6 @@ fn same_set(cur: &Cursor<'_>, have: &[LabelPair], want: &[RawLabel]) -> bool {
     a == b
 }
 
-/// An order-independent hash of a label set.
-fn raw_hash(hasher: &RandomState, cur: &Cursor<'_>, labels: &[RawLabel]) -> u64 {
-    labels.iter().fold(0u64, |acc, l| {
-        acc.wrapping_add(hasher.hash_one((cur.bytes(l.name), cur.bytes(l.value))))
-    })
-}
-
 // ---------------------------------------------------------------------------
 // Encoding
 // ---------------------------------------------------------------------------
@@ -1391,13 +1270,13 @@ fn write_family(mf: &MetricFamily, out: &mut Vec<u8>) -> Result<(), EncodeError>
     };
     if let Some(help) = &mf.help {
         out.extend_from_slice(b"# HELP ");
-        write_name(out, name);
+        exposition::write_name(out, name);
         out.push(b' ');
-        write_escaped(out, help, false);
+        exposition::write_escaped(out, help, Dialect::Text.help_escapes_quotes());
         out.push(b'\n');
     }
     out.extend_from_slice(b"# TYPE ");
-    write_name(out, name);
+    exposition::write_name(out, name);
     out.extend_from_slice(match ty {
         MetricType::Counter => b" counter\n".as_slice(),
         MetricType::Gauge => b" gauge\n",
@@ -1407,13 +1286,12 @@ fn write_family(mf: &MetricFamily, out: &mut Vec<u8>) -> Result<(), EncodeError>
     });
 
     let w = SampleWriter {
-        name,
-        quoted: !is_legacy_name(name.as_bytes()),
+        name: SampleName::new(name),
     };
     let missing = |kind: &str, m: &Metric| {
         encode_error(format!(
             "expected {kind} in metric {}",
-            describe(name, &m.label)
+            exposition::describe(Some(name), &m.label)
         ))
     };
     for m in &mf.metric {
@@ -1472,24 +1350,13 @@ fn prefer_float(float: Option<f64>, int: Option<u64>) -> f64 {
     }
 }
 
-/// `name{labels}` for error messages.
-fn describe(name: &str, labels: &[LabelPair]) -> String {
-    let mut out = Vec::new();
-    SampleWriter {
-        name,
-        quoted: !is_legacy_name(name.as_bytes()),
-    }
-    .write_name_and_labels(&mut out, "", labels, None);
-    String::from_utf8_lossy(&out).into_owned()
-}
-
+/// Writes a family's sample lines.
 struct SampleWriter<'a> {
-    name: &'a str,
-    /// The name is not a legacy metric name: it goes quoted inside the braces.
-    quoted: bool,
+    name: SampleName<'a>,
 }
 
 impl SampleWriter<'_> {
+    /// One sample line: name and labels, value, timestamp.
     fn write(
         &self,
         out: &mut Vec<u8>,
@@ -1498,115 +1365,15 @@ impl SampleWriter<'_> {
         extra: Option<(&str, f64)>,
         value: f64,
     ) {
-        self.write_name_and_labels(out, suffix, &m.label, extra);
+        self.name.write(out, Dialect::Text, suffix, &m.label, extra);
         out.push(b' ');
-        write_float(out, value);
+        Dialect::Text.write_float(out, value);
         if let Some(ts) = m.timestamp_ms {
             out.push(b' ');
-            write_i64(out, ts);
+            int::write_i64(out, ts);
         }
         out.push(b'\n');
     }
-
-    fn write_name_and_labels(
-        &self,
-        out: &mut Vec<u8>,
-        suffix: &str,
-        labels: &[LabelPair],
-        extra: Option<(&str, f64)>,
-    ) {
-        let mut separator = b'{';
-        if self.quoted {
-            out.extend_from_slice(b"{\"");
-            write_escaped(out, self.name, true);
-            out.extend_from_slice(suffix.as_bytes());
-            out.push(b'"');
-            separator = b',';
-        } else {
-            out.extend_from_slice(self.name.as_bytes());
-            out.extend_from_slice(suffix.as_bytes());
-        }
-        for label in labels {
-            out.push(separator);
-            write_name(out, label.name());
-            out.extend_from_slice(b"=\"");
-            write_escaped(out, label.value(), true);
-            out.push(b'"');
-            separator = b',';
-        }
-        if let Some((name, value)) = extra {
-            out.push(separator);
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b"=\"");
-            write_float(out, value);
-            out.push(b'"');
-            separator = b',';
-        }
-        if separator == b',' {
-            out.push(b'}');
-        }
-    }
-}
-
-/// A name as is if it is a legacy metric name, else quoted.
-fn write_name(out: &mut Vec<u8>, name: &str) {
-    if is_legacy_name(name.as_bytes()) {
-        out.extend_from_slice(name.as_bytes());
-    } else {
-        out.push(b'"');
-        write_escaped(out, name, true);
-        out.push(b'"');
-    }
-}
-
-/// Escapes `\` and line feeds, and `"` if `quote`.
-fn write_escaped(out: &mut Vec<u8>, s: &str, quote: bool) {
-    let bytes = s.as_bytes();
-    let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escaped: &[u8] = match b {
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'"' if quote => b"\\\"",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[run..i]);
-        out.extend_from_slice(escaped);
-        run = i + 1;
-    }
-    out.extend_from_slice(&bytes[run..]);
-}
-
-/// Go's `writeFloat`: `strconv.FormatFloat(v, 'g', -1, 64)`, with both zeros
-/// written as `0`.
-fn write_float(out: &mut Vec<u8>, v: f64) {
-    if v == 0.0 {
-        out.push(b'0');
-    } else if v.fract() == 0.0 && v.abs() < 1e6 {
-        // Integers below 1e6 are their plain digits under 'g' (counts,
-        // counters): skip the shortest-digits search.
-        write_i64(out, v as i64);
-    } else {
-        float::write_g(out, v);
-    }
-}
-
-fn write_i64(out: &mut Vec<u8>, v: i64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut n = v.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if v < 0 {
-        out.push(b'-');
-    }
-    out.extend_from_slice(&buf[i..]);
 }
 
 #[cfg(test)]
@@ -2668,53 +2435,6 @@ untyped_thing{instance="",job="g"} 42
             if !once.contains("NaN") {
                 assert_eq!(back, dec(body));
             }
-        }
-    }
-
-    #[test]
-    fn quote_stops_are_found_word_by_word() {
-        let naive = |buf: &[u8], i: usize| {
-            (i..buf.len())
-                .find(|&j| matches!(buf[j], b'"' | b'\\' | b'\n'))
-                .unwrap_or(buf.len())
-        };
-        let mut buf = Vec::new();
-        for n in 0..40u8 {
-            // Plain, high (UTF-8) and stop bytes, in every alignment.
-            buf.push(match n % 7 {
-                0 => b'"',
-                1 | 4 => 0xc3,
-                2 if n > 20 => b'\n',
-                3 if n % 2 == 1 => b'\\',
-                _ => b'a' + n % 26,
-            });
-            for i in 0..=buf.len() {
-                assert_eq!(find_quote_stop(&buf, i), naive(&buf, i), "{buf:?} from {i}");
-            }
-        }
-        let plain = vec![b'x'; 37];
-        assert_eq!(find_quote_stop(&plain, 3), 37);
-    }
-
-    #[test]
-    fn integer_fast_path_matches_write_g() {
-        let mut values: Vec<f64> = (-2000..2000).map(f64::from).collect();
-        values.extend([
-            999_999.0,
-            -999_999.0,
-            1e6,
-            -1e6,
-            123_456.0,
-            1e6 - 0.5,
-            0.5,
-            -0.0,
-            1e15,
-        ]);
-        for v in values {
-            let (mut fast, mut slow) = (Vec::new(), Vec::new());
-            write_float(&mut fast, v);
-            float::write_g(&mut slow, if v == 0.0 { 0.0 } else { v });
-            assert_eq!(fast, slow, "{v}");
         }
     }
 

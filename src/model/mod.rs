@@ -17,11 +17,13 @@
 //! allocate far more than its own size.
 
 pub mod name;
-// The one module allowed `unsafe`: `Str`'s inline/shared union.
+// The one module allowed `unsafe`: `Str`'s inline/shared union, and
+// `Utf8Body`'s slices of a body checked as UTF-8 once.
 #[allow(unsafe_code)]
 mod str;
 
 pub use self::str::Str;
+pub(crate) use self::str::Utf8Body;
 
 use bytes::{Buf, BufMut};
 use prost::encoding::{self, DecodeContext, WireType};

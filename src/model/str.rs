@@ -5,7 +5,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::mem::ManuallyDrop;
 use std::num::NonZeroUsize;
-use std::ops::Deref;
+use std::ops::{Deref, Range};
 
 use bytes::Bytes;
 
@@ -226,6 +226,90 @@ impl Str {
         // never dropped, so the `Bytes` moves out exactly once.
         unsafe { ManuallyDrop::take(&mut this.data.shared) }
     }
+}
+
+/// A body checked to be UTF-8 once, whose slices become [`Str`]s without
+/// checking again: what the text decoders read.
+#[derive(Clone, Debug)]
+pub(crate) struct Utf8Body {
+    // Invariant: valid UTF-8.
+    bytes: Bytes,
+    // Invariant: whether every byte is ASCII, so every index a character
+    // boundary.
+    ascii: bool,
+}
+
+impl Utf8Body {
+    /// Checks that `bytes` is UTF-8; if not, gives them back with the error.
+    pub(crate) fn new(bytes: Bytes) -> Result<Utf8Body, (Bytes, std::str::Utf8Error)> {
+        // Bodies are nearly always ASCII, which is quicker to check.
+        let ascii = bytes.is_ascii();
+        if !ascii {
+            if let Err(e) = std::str::from_utf8(&bytes) {
+                return Err((bytes, e));
+            }
+        }
+        Ok(Utf8Body { bytes, ascii })
+    }
+
+    /// The whole body.
+    #[inline]
+    pub(crate) fn as_str(&self) -> &str {
+        // SAFETY: `new` checked that the bytes are UTF-8, and they never
+        // change (`Bytes` is immutable).
+        unsafe { std::str::from_utf8_unchecked(&self.bytes) }
+    }
+
+    /// `body[range]`, as `&self.as_str()[range]` but quicker in an ASCII
+    /// body, where any index is a character boundary.
+    ///
+    /// # Panics
+    /// If `range` is out of bounds or does not start and end on character
+    /// boundaries, as slicing a `str` would.
+    #[inline]
+    pub(crate) fn get(&self, range: Range<usize>) -> &str {
+        self.check(&range);
+        // SAFETY: `range` lies within the body and starts and ends on
+        // character boundaries (`check`), so these bytes of the UTF-8 body
+        // are UTF-8 too.
+        unsafe { std::str::from_utf8_unchecked(&self.bytes[range]) }
+    }
+
+    /// `body[range]` as a [`Str`]: copied in place if short, else sharing
+    /// the body's memory (see [`Str::from_utf8_slice`]), without checking
+    /// UTF-8 again.
+    ///
+    /// # Panics
+    /// As [`Utf8Body::get`].
+    #[inline]
+    pub(crate) fn slice(&self, range: Range<usize>) -> Str {
+        self.check(&range);
+        // SAFETY: as in `get`, `self.bytes[range]` is UTF-8.
+        unsafe { Str::from_utf8_slice_unchecked(&self.bytes, range) }
+    }
+
+    /// Panics unless `range` is a slice of the body on character boundaries.
+    #[inline]
+    fn check(&self, range: &Range<usize>) {
+        let ok = if self.ascii {
+            range.start <= range.end && range.end <= self.bytes.len()
+        } else {
+            let text = self.as_str();
+            range.start <= range.end
+                && text.is_char_boundary(range.start)
+                && text.is_char_boundary(range.end)
+        };
+        if !ok {
+            bad_range(range, self.bytes.len());
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn bad_range(range: &Range<usize>, len: usize) -> ! {
+    panic!("{range:?} is not a slice of the {len}-byte body on character boundaries")
 }
 
 /// The tag of `len` inline bytes.
@@ -470,5 +554,50 @@ mod tests {
         let body = Bytes::from_static(b"ok\xff\xfe");
         assert!(Str::from_utf8_slice(&body, 0..4).is_err());
         assert_eq!(Str::from_utf8_slice(&body, 0..2).unwrap(), "ok");
+    }
+
+    #[test]
+    fn utf8_bodies_are_checked_once_and_sliced_on_boundaries() {
+        let (bytes, e) = Utf8Body::new(Bytes::from_static(b"ok\n\xff")).unwrap_err();
+        assert_eq!((bytes.len(), e.valid_up_to()), (4, 3));
+        let long = "é".repeat(Str::INLINE_CAPACITY);
+        let body = Utf8Body::new(Bytes::from(format!("a=\"{long}\""))).unwrap();
+        assert_eq!(body.as_str(), format!("a=\"{long}\""));
+        assert_eq!(body.slice(0..1), "a");
+        assert_eq!(body.slice(3..3 + long.len()), long.as_str());
+        assert_eq!(body.slice(5..5), "");
+        assert_eq!(body.get(3..5), "é");
+        let ascii = Utf8Body::new(Bytes::from_static(b"job=a")).unwrap();
+        assert_eq!(
+            (ascii.get(0..3), ascii.slice(4..5)),
+            ("job", Str::from("a"))
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "character boundaries")]
+    fn utf8_bodies_refuse_slices_inside_a_character() {
+        let body = Utf8Body::new(Bytes::from_static("é".as_bytes())).unwrap();
+        let _ = body.slice(0..1);
+    }
+
+    #[test]
+    #[should_panic(expected = "character boundaries")]
+    fn utf8_bodies_refuse_strs_inside_a_character() {
+        let body = Utf8Body::new(Bytes::from_static("aé".as_bytes())).unwrap();
+        let _ = body.get(1..2);
+    }
+
+    #[test]
+    fn utf8_bodies_refuse_slices_out_of_bounds_or_backward() {
+        #[allow(clippy::reversed_empty_ranges)]
+        for range in [2..4, 4..4, 2..1] {
+            for text in ["abc", "éa"] {
+                let body = Utf8Body::new(Bytes::from_static(text.as_bytes())).unwrap();
+                let r = range.clone();
+                assert!(std::panic::catch_unwind(|| body.slice(r.clone())).is_err());
+                assert!(std::panic::catch_unwind(|| body.get(r.clone()).len()).is_err());
+            }
+        }
     }
 }

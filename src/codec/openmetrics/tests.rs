@@ -2125,7 +2125,7 @@ mod properties {
             let mut exact = Vec::new();
             write_seconds(&mut exact, i128::from(ms) * 1_000_000);
             let mut go = Vec::new();
-            write_float(&mut go, ms as f64 / 1000.0);
+            Dialect::OpenMetrics.write_float(&mut go, ms as f64 / 1000.0);
             prop_assert_eq!(String::from_utf8(exact).unwrap(), String::from_utf8(go).unwrap());
         }
 
