@@ -22,9 +22,10 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
-use std::fmt::{self, Write as _};
-use std::hash::BuildHasher;
+use std::fmt::Write as _;
+use std::hash::{BuildHasher, BuildHasherDefault};
 
+use crate::codec::id_hasher::IdHasher;
 use crate::model::name::{is_label_name, is_metric_name};
 use crate::model::{LabelPair, Metric, MetricFamily, MetricType};
 
@@ -101,7 +102,8 @@ pub(crate) fn check(
     }
     let mut names = HashSet::with_capacity_and_hasher(families.len(), hasher.clone());
     // Reused across families: series hash -> index of its first metric.
-    let mut series: HashMap<u64, usize, _> = HashMap::with_hasher(IdentityHash);
+    let mut series: HashMap<u64, usize, _> =
+        HashMap::with_hasher(BuildHasherDefault::<IdHasher>::default());
     let mut sorted: Vec<&str> = Vec::new();
     for mf in families {
         let name = mf.name();
@@ -235,39 +237,6 @@ fn describe(name: &str, m: &Metric) -> String {
     }
     s.push('}');
     s
-}
-
-/// A hasher for keys that are already hashes.
-#[derive(Clone, Copy, Default)]
-struct IdentityHash;
-
-impl BuildHasher for IdentityHash {
-    type Hasher = IdentityHasher;
-    fn build_hasher(&self) -> IdentityHasher {
-        IdentityHasher(0)
-    }
-}
-
-struct IdentityHasher(u64);
-
-impl std::hash::Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-impl fmt::Debug for IdentityHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("IdentityHash")
-    }
 }
 
 #[cfg(test)]

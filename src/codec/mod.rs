@@ -13,7 +13,7 @@ pub mod text;
 
 mod exposition;
 mod float;
-mod id_hasher;
+pub(crate) mod id_hasher;
 mod int;
 mod wire;
 
