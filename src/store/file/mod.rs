@@ -490,6 +490,11 @@ impl FileStore {
     }
 
     #[cfg(test)]
+    pub(crate) fn hold_writer(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner.shared.gate.lock().unwrap()
+    }
+
+    #[cfg(test)]
     pub(crate) fn fail_next_write(&self) {
         self.inner
             .shared

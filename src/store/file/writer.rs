@@ -36,6 +36,9 @@ pub(super) struct Shared {
     pub(super) stats: Stats,
     #[cfg(test)]
     pub(super) fail_next_write: std::sync::atomic::AtomicBool,
+    /// Held by a test to keep the writer from taking records.
+    #[cfg(test)]
+    pub(super) gate: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -66,6 +69,8 @@ impl Shared {
             stats: Stats::default(),
             #[cfg(test)]
             fail_next_write: Default::default(),
+            #[cfg(test)]
+            gate: Mutex::new(()),
         }
     }
 
@@ -134,6 +139,8 @@ pub(super) struct Writer {
 impl Writer {
     pub(super) fn run(mut self) {
         while let Some(jobs) = self.take() {
+            #[cfg(test)]
+            drop(self.shared.gate.lock());
             // A write whose future was dropped before we took it is not
             // written at all (see the `Store` contract).
             let mut pending: VecDeque<Job> =
