@@ -26,6 +26,7 @@
 //! [`PushGateway::service_builder`](crate::gateway::PushGateway::service_builder).
 
 mod encode;
+mod file;
 mod log;
 mod memory;
 mod push;
@@ -40,6 +41,9 @@ use std::time::Duration;
 use crate::BoxError;
 
 pub use self::encode::{Encoded, Encoder, Message, MessageStore};
+pub use self::file::{
+    FileStore, FileStoreBuilder, FileStoreError, Position, Reader, Record, SyncPolicy,
+};
 pub use self::log::LogStore;
 pub use self::memory::MemoryStore;
 pub use self::push::Push;
