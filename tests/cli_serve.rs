@@ -74,14 +74,21 @@ fn help_explains_every_option() {
     for default in [
         "[default: 127.0.0.1:9091]",
         "[default: log]",
-        "[default: text]",
+        "[default: text for log, protobuf for file]",
         "[default: 1024000]",
         "[default: 10s]",
         "the number of cores",
     ] {
         assert!(help.contains(default), "{default} missing from:\n{help}");
     }
-    for word in ["memory:N", "inbound", "500ms", "GET /healthz", "SIGTERM"] {
+    for word in [
+        "memory:N",
+        "file:DIR",
+        "inbound",
+        "500ms",
+        "GET /healthz",
+        "SIGTERM",
+    ] {
         assert!(help.contains(word), "{word} missing from:\n{help}");
     }
     let out = Command::new(PUSHGATE).arg("--help").output().unwrap();
@@ -92,7 +99,10 @@ fn help_explains_every_option() {
 fn bad_options_are_refused() {
     for (args, message) in [
         (&["--timeout", "10"][..], "needs a unit"),
-        (&["--store", "disk"][..], "expected log, memory or memory:N"),
+        (
+            &["--store", "disk"][..],
+            "expected log, memory, memory:N or file:DIR",
+        ),
         (&["--format", "xml"][..], "expected text, protobuf"),
         (
             &["--max-bytes", "lots"][..],
@@ -312,4 +322,56 @@ fn info_url_redirects_reads() {
         Some("https://example.com/what-we-collect")
     );
     assert!(server.output().contains("1 worker thread)"));
+}
+
+/// `--store file:DIR` keeps every acknowledged push across a restart, in
+/// order, with its grouping key, readable with the file store's `Reader`.
+#[cfg(unix)]
+#[test]
+fn the_file_store_keeps_pushes_across_a_restart() {
+    use pushgate::grouping::PushMethod;
+    use pushgate::store::Reader;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file:{}", dir.path().display());
+    for (run, job) in ["first", "second"].iter().enumerate() {
+        let mut server = serve(&["--store", &store]);
+        let path = format!("/metrics/job/{job}");
+        let r = http::request(server.addr, "POST", &path, &[], GOOD).unwrap();
+        assert_eq!(r.status, 202, "{}", r.text());
+        let r = http::request(server.addr, "DELETE", &path, &[], b"").unwrap();
+        assert_eq!(r.status, 202, "{}", r.text());
+        signal(&server, "TERM");
+        let status = server
+            .wait_timeout(Duration::from_secs(5))
+            .expect("still running 5s after SIGTERM");
+        assert_eq!(status.code(), Some(0), "run {run}: {}", server.output());
+    }
+    let records: Vec<_> = Reader::open(dir.path())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let seen: Vec<(PushMethod, String, usize)> = records
+        .iter()
+        .map(|r| {
+            let families = r.families().unwrap();
+            (r.method, r.grouping[0].value().to_owned(), families.len())
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (PushMethod::Post, "first".to_owned(), 1),
+            (PushMethod::Delete, "first".to_owned(), 0),
+            (PushMethod::Post, "second".to_owned(), 1),
+            (PushMethod::Delete, "second".to_owned(), 0),
+        ]
+    );
+    // Stamped and grouped as the gateway stores every push.
+    let stored = &records[0].families().unwrap()[0].metric[0];
+    assert!(stored.timestamp_ms.is_some());
+    assert!(stored
+        .label
+        .iter()
+        .any(|l| l.name() == "job" && l.value() == "first"));
 }

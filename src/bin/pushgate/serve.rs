@@ -4,6 +4,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::pin::{pin, Pin};
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -18,7 +19,7 @@ use pushgate::gateway::metrics::RegistryService;
 use pushgate::gateway::{GatewayBody, PushGateway};
 use pushgate::matcher::Matcher;
 use pushgate::server::{Server, Shutdown};
-use pushgate::store::{BoxStore, Encoded, Encoder, LogStore, MemoryStore, StoreService};
+use pushgate::store::{BoxStore, Encoded, Encoder, FileStore, LogStore, MemoryStore, StoreService};
 use pushgate::Format;
 use tower::Service;
 
@@ -41,12 +42,14 @@ pub struct ServeArgs {
     )]
     listen: String,
 
-    /// Where accepted pushes go: log, memory or memory:N.
+    /// Where accepted pushes go: log, memory, memory:N or file:DIR.
     ///
     /// `log` logs each push at info level (target pushgate::store, to
     /// stderr), encoded as --format says; `memory` keeps every push in
     /// memory, decoded (it grows without bound: for benchmarks), `memory:N`
-    /// only the last N.
+    /// only the last N; `file:DIR` appends each push to a durable log in
+    /// DIR (created if missing; fsynced before the 202, encoded as --format
+    /// says, delimited protobuf unless --format names another).
     #[arg(
         long,
         env = "PUSHGATE_STORE",
@@ -55,15 +58,16 @@ pub struct ServeArgs {
     )]
     store: StoreKind,
 
-    /// Format the log store writes pushes in: text, protobuf, openmetrics,
-    /// json, line or inbound.
+    /// Format the log and file stores write pushes in: text, protobuf,
+    /// openmetrics, json, line or inbound [default: text for log, protobuf
+    /// for file].
     ///
     /// text is Prometheus text 0.0.4, protobuf length-delimited
     /// io.prometheus.client.MetricFamily messages, line InfluxDB line
     /// protocol, and inbound the format each push arrived in. The memory
     /// store keeps pushes decoded and ignores it.
-    #[arg(long, env = "PUSHGATE_FORMAT", value_name = "FORMAT", default_value = "text", value_parser = parse_encoder)]
-    format: Encoder,
+    #[arg(long, env = "PUSHGATE_FORMAT", value_name = "FORMAT", value_parser = parse_encoder)]
+    format: Option<Encoder>,
 
     /// Largest request body accepted, in bytes.
     ///
@@ -114,10 +118,11 @@ pushes still running after the timeout and one second more, exit at once
 with a non-zero status.";
 
 /// The store named on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum StoreKind {
     Log,
     Memory(Option<usize>),
+    File(PathBuf),
 }
 
 impl FromStr for StoreKind {
@@ -127,13 +132,23 @@ impl FromStr for StoreKind {
         match s {
             "log" => Ok(StoreKind::Log),
             "memory" => Ok(StoreKind::Memory(None)),
-            _ => match s.strip_prefix("memory:") {
-                Some(n) => n
-                    .parse()
-                    .map(|n| StoreKind::Memory(Some(n)))
-                    .map_err(|_| format!("memory:N needs a number of messages to keep, not {n:?}")),
-                None => Err(format!("expected log, memory or memory:N, not {s:?}")),
-            },
+            _ => {
+                if let Some(n) = s.strip_prefix("memory:") {
+                    n.parse().map(|n| StoreKind::Memory(Some(n))).map_err(|_| {
+                        format!("memory:N needs a number of pushes to keep, not {n:?}")
+                    })
+                } else if let Some(dir) = s.strip_prefix("file:") {
+                    if dir.is_empty() {
+                        Err("file:DIR needs a directory".into())
+                    } else {
+                        Ok(StoreKind::File(dir.into()))
+                    }
+                } else {
+                    Err(format!(
+                        "expected log, memory, memory:N or file:DIR, not {s:?}"
+                    ))
+                }
+            }
         }
     }
 }
@@ -144,17 +159,31 @@ impl fmt::Display for StoreKind {
             StoreKind::Log => f.write_str("log"),
             StoreKind::Memory(None) => f.write_str("memory"),
             StoreKind::Memory(Some(n)) => write!(f, "memory:{n}"),
+            StoreKind::File(dir) => write!(f, "file:{}", dir.display()),
         }
     }
 }
 
 impl StoreKind {
-    fn open(self, encoder: Encoder) -> BoxStore {
-        match self {
-            StoreKind::Log => BoxStore::new(Encoded::new(LogStore::new(), encoder)),
+    /// The store; `format` is the encoder given on the command line, if any.
+    fn open(&self, format: Option<Encoder>) -> Result<BoxStore, String> {
+        Ok(match self {
+            StoreKind::Log => {
+                BoxStore::new(Encoded::new(LogStore::new(), format.unwrap_or_default()))
+            }
+            StoreKind::File(dir) => {
+                let mut builder = FileStore::builder(dir.clone());
+                if let Some(encoder) = format {
+                    builder = builder.encoder(encoder);
+                }
+                let store = builder
+                    .open()
+                    .map_err(|e| format!("cannot open the file store in {}: {e}", dir.display()))?;
+                BoxStore::new(store)
+            }
             StoreKind::Memory(None) => BoxStore::new(MemoryStore::new()),
-            StoreKind::Memory(Some(n)) => BoxStore::new(MemoryStore::with_capacity_limit(n)),
-        }
+            StoreKind::Memory(Some(n)) => BoxStore::new(MemoryStore::with_capacity_limit(*n)),
+        })
     }
 }
 
@@ -208,8 +237,8 @@ pub fn main(args: ServeArgs) -> ExitCode {
 
 type Gateway = PushGateway<StoreService<BoxStore>>;
 
-fn gateway(args: &ServeArgs) -> Gateway {
-    let mut builder = PushGateway::builder(args.store.open(args.format))
+fn gateway(args: &ServeArgs) -> Result<Gateway, String> {
+    let mut builder = PushGateway::builder(args.store.open(args.format)?)
         .max_bytes(args.max_bytes)
         .timeout(args.timeout);
     if !args.families.is_empty() {
@@ -223,9 +252,9 @@ fn gateway(args: &ServeArgs) -> Gateway {
     if let Some(url) = &args.info_url {
         builder = builder.info_url(url.clone());
     }
-    builder
+    Ok(builder
         .build()
-        .expect("a gateway's own registry takes its metrics")
+        .expect("a gateway's own registry takes its metrics"))
 }
 
 async fn run(args: ServeArgs, threads: usize) -> ExitCode {
@@ -250,7 +279,13 @@ async fn run(args: ServeArgs, threads: usize) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let gateway = gateway(&args);
+    let gateway = match gateway(&args) {
+        Ok(gateway) => gateway,
+        Err(error) => {
+            eprintln!("pushgate serve: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let families = if args.families.is_empty() {
         "all".to_owned()
     } else {
@@ -261,7 +296,7 @@ async fn run(args: ServeArgs, threads: usize) -> ExitCode {
         "listening on http://{addr} (store {}, families {families}, \
          max {} bytes, timeout {:?}, {threads} worker thread{})",
         match args.store {
-            StoreKind::Log => format!("log as {}", args.format),
+            StoreKind::Log => format!("log as {}", args.format.unwrap_or_default()),
             memory => memory.to_string(),
         },
         args.max_bytes,
@@ -436,6 +471,9 @@ mod tests {
         assert_eq!("memory:5".parse(), Ok(StoreKind::Memory(Some(5))));
         assert!("memory:x".parse::<StoreKind>().is_err());
         assert!("disk".parse::<StoreKind>().is_err());
+        assert_eq!("file:./data".parse(), Ok(StoreKind::File("./data".into())));
+        assert!("file:".parse::<StoreKind>().is_err());
+        assert_eq!(StoreKind::File("d".into()).to_string(), "file:d");
         assert_eq!(StoreKind::Memory(Some(5)).to_string(), "memory:5");
     }
 
