@@ -374,4 +374,50 @@ fn the_file_store_keeps_pushes_across_a_restart() {
         .label
         .iter()
         .any(|l| l.name() == "job" && l.value() == "first"));
+
+    // `pushgate dump` prints the same, filtered by job.
+    let dump = |args: &[&str]| {
+        let out = Command::new(PUSHGATE)
+            .arg("dump")
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = dump(&["--job", "second"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[0].starts_with("# position=2 received=20")
+            && lines[0].ends_with(" method=POST grouping={job=\"second\"}"),
+        "{text}"
+    );
+    assert_eq!(lines[1], "# TYPE jobs_total counter");
+    assert!(
+        lines[2].starts_with("jobs_total{job=\"second\",queue=\"a\"} 3 "),
+        "{text}"
+    );
+    assert!(
+        lines[3].starts_with("# position=3 ") && lines[3].contains(" method=DELETE "),
+        "{text}"
+    );
+    let json = dump(&["--format", "json", "--since", "1h"]);
+    assert_eq!(json.lines().count(), 4, "{json}");
+    let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(first["position"], 0);
+    assert_eq!(first["grouping"]["job"], "first");
+    assert_eq!(first["families"][0]["name"], "jobs_total");
+    // A directory that is not a store is a clear error.
+    let out = Command::new(PUSHGATE)
+        .args(["dump", "/nonexistent/pushgate"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("pushgate dump: /nonexistent/pushgate: "),
+        "{err}"
+    );
 }

@@ -1,13 +1,15 @@
 //! The `pushgate` command line.
 //!
 //! `pushgate serve` runs the push gateway, `pushgate push` pushes metrics
-//! from a file or stdin to one; each command is a module of its own.
+//! from a file or stdin to one, `pushgate dump` prints a file store; each
+//! command is a module of its own.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 mod common;
+mod dump;
 mod push;
 mod serve;
 
@@ -32,6 +34,9 @@ enum Command {
     /// Push metrics from a file or stdin to a push gateway (pushgate's or
     /// the Prometheus Pushgateway), or delete a group.
     Push(push::PushArgs),
+    /// Print what a file store (`serve --store file:DIR`) holds: each push
+    /// with its receive time and grouping key, oldest first.
+    Dump(dump::DumpArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,5 +44,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::main(args),
         Command::Push(args) => push::main(args),
+        Command::Dump(args) => dump::main(args),
     }
 }
