@@ -421,3 +421,91 @@ fn the_file_store_keeps_pushes_across_a_restart() {
         "{err}"
     );
 }
+
+/// The file store under load, killed with SIGKILL mid-push and restarted:
+/// every push that was answered 202 is in the log once, undamaged, and the
+/// restarted gateway recovers the log and keeps appending.
+#[cfg(unix)]
+#[test]
+fn the_file_store_keeps_every_acknowledged_push_through_sigkill() {
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use pushgate::store::Reader;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file:{}", dir.path().display());
+    let mut server = serve(&["--store", &store]);
+    let addr = server.addr;
+    let stop = Arc::new(AtomicBool::new(false));
+    let pushers: Vec<_> = (0..8)
+        .map(|t| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut acked = Vec::new();
+                let mut seq = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    let path = format!("/metrics/job/crash/t/{t}/seq/{seq}");
+                    match http::request(addr, "POST", &path, &[], GOOD) {
+                        Ok(r) if r.status == 202 => acked.push((t, seq)),
+                        // The kill: refused connections, cut responses.
+                        _ => break,
+                    }
+                    seq += 1;
+                }
+                acked
+            })
+        })
+        .collect();
+    // Let the pushers get going, then kill the server without warning.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Reader::open(dir.path()).unwrap().count() < 50 {
+        assert!(
+            Instant::now() < deadline,
+            "no pushes stored:\n{}",
+            server.output()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(&server, "KILL");
+    let _ = server.wait_timeout(Duration::from_secs(5));
+    stop.store(true, Ordering::Relaxed);
+    let acked: Vec<(u32, u32)> = pushers
+        .into_iter()
+        .flat_map(|p| p.join().unwrap())
+        .collect();
+    assert!(!acked.is_empty());
+
+    // Restarted on the same log: recovers, and takes pushes again.
+    let mut server = serve(&["--store", &store]);
+    let r = http::request(server.addr, "POST", "/metrics/job/after", &[], GOOD).unwrap();
+    assert_eq!(r.status, 202, "{}", r.text());
+    signal(&server, "TERM");
+    let status = server.wait_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(status.code(), Some(0), "{}", server.output());
+
+    let mut stored = HashSet::new();
+    let mut after = 0;
+    for record in Reader::open(dir.path()).unwrap() {
+        let record = record.expect("every record in the log reads back whole");
+        let families = record.families().expect("and decodes");
+        let key: Vec<&str> = record.grouping.iter().map(|l| l.value()).collect();
+        match key[..] {
+            ["crash", t, s] => {
+                assert_eq!(families.len(), 1);
+                let id = (t.parse::<u32>().unwrap(), s.parse::<u32>().unwrap());
+                assert!(stored.insert(id), "{id:?} stored twice");
+            }
+            ["after"] => after += 1,
+            _ => panic!("unexpected record {key:?}"),
+        }
+    }
+    assert_eq!(after, 1);
+    for id in &acked {
+        assert!(
+            stored.contains(id),
+            "{id:?} was answered 202 but is not in the log"
+        );
+    }
+}
