@@ -19,10 +19,16 @@ const PUSHGATE: &str = env!("CARGO_BIN_EXE_pushgate");
 
 const GOOD: &[u8] = b"# TYPE jobs_total counter\njobs_total{queue=\"a\"} 3\n";
 
+/// `pushgate serve` with `args`; with the log store unless `args` name a
+/// store (the default, a file store in ./pushgate-data, would write into
+/// the source tree).
 fn serve(args: &[&str]) -> Server {
     let mut command = Command::new(PUSHGATE);
+    command.args(["serve", "--listen", "127.0.0.1:0"]);
+    if !args.contains(&"--store") {
+        command.args(["--store", "log"]);
+    }
     command
-        .args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1");
@@ -73,7 +79,7 @@ fn help_explains_every_option() {
     }
     for default in [
         "[default: 127.0.0.1:9091]",
-        "[default: log]",
+        "[default: file:./pushgate-data]",
         "[default: text for log, protobuf for file]",
         "[default: 1024000]",
         "[default: 10s]",
@@ -508,4 +514,79 @@ fn the_file_store_keeps_every_acknowledged_push_through_sigkill() {
             "{id:?} was answered 202 but is not in the log"
         );
     }
+}
+
+/// With no `--store`, `pushgate serve` keeps pushes in ./pushgate-data, as
+/// the README's first command does.
+#[cfg(unix)]
+#[test]
+fn the_default_store_is_a_file_store_in_the_working_directory() {
+    use pushgate::store::Reader;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(PUSHGATE);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .env_remove("PUSHGATE_STORE");
+    let mut server = Server::start(command);
+    assert!(
+        server.output().contains("(store file:./pushgate-data, "),
+        "{}",
+        server.output()
+    );
+    let r = http::request(server.addr, "POST", "/metrics/job/default", &[], GOOD).unwrap();
+    assert_eq!(r.status, 202, "{}", r.text());
+    signal(&server, "TERM");
+    assert_eq!(
+        server.wait_timeout(Duration::from_secs(5)).unwrap().code(),
+        Some(0)
+    );
+    let records: Vec<_> = Reader::open(dir.path().join("pushgate-data"))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].grouping[0].value(), "default");
+}
+
+/// `pushgate dump --follow` prints pushes as they arrive.
+#[cfg(unix)]
+#[test]
+fn dump_follow_tails_new_pushes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file:{}", dir.path().display());
+    let server = serve(&["--store", &store]);
+    let r = http::request(server.addr, "POST", "/metrics/job/before", &[], GOOD).unwrap();
+    assert_eq!(r.status, 202);
+    let mut dump = Command::new(PUSHGATE)
+        .args(["dump", "--follow"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A watchdog: a dump that stops printing fails the test, not hangs it.
+    let pid = dump.id().to_string();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(20));
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+    });
+    let mut lines = BufReader::new(dump.stdout.take().unwrap()).lines();
+    let mut next_header = || loop {
+        let line = lines.next().expect("dump ended").unwrap();
+        if line.starts_with("# position=") {
+            return line;
+        }
+    };
+    assert!(next_header().ends_with("grouping={job=\"before\"}"));
+    let r = http::request(server.addr, "POST", "/metrics/job/during", &[], GOOD).unwrap();
+    assert_eq!(r.status, 202);
+    assert!(next_header().ends_with("grouping={job=\"during\"}"));
+    dump.kill().unwrap();
+    dump.wait().unwrap();
 }

@@ -42,19 +42,20 @@ pub struct ServeArgs {
     )]
     listen: String,
 
-    /// Where accepted pushes go: log, memory, memory:N or file:DIR.
+    /// Where accepted pushes go: file:DIR, log, memory or memory:N.
     ///
-    /// `log` logs each push at info level (target pushgate::store, to
+    /// `file:DIR` appends each push to a durable log in DIR (created if
+    /// missing; fsynced before the 202; read it with `pushgate dump DIR`),
+    /// encoded as --format says, delimited protobuf unless --format names
+    /// another. `log` logs each push at info level (target pushgate::store, to
     /// stderr), encoded as --format says; `memory` keeps every push in
     /// memory, decoded (it grows without bound: for benchmarks), `memory:N`
-    /// only the last N; `file:DIR` appends each push to a durable log in
-    /// DIR (created if missing; fsynced before the 202, encoded as --format
-    /// says, delimited protobuf unless --format names another).
+    /// only the last N.
     #[arg(
         long,
         env = "PUSHGATE_STORE",
         value_name = "STORE",
-        default_value = "log"
+        default_value = "file:./pushgate-data"
     )]
     store: StoreKind,
 
