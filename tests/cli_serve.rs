@@ -572,9 +572,14 @@ fn dump_follow_tails_new_pushes() {
         .unwrap();
     // A watchdog: a dump that stops printing fails the test, not hangs it.
     let pid = dump.id().to_string();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let finished = done.clone();
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_secs(20));
-        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        // Only while the dump is ours: its pid is not reused before `wait`.
+        if !finished.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        }
     });
     let mut lines = BufReader::new(dump.stdout.take().unwrap()).lines();
     let mut next_header = || loop {
@@ -587,6 +592,7 @@ fn dump_follow_tails_new_pushes() {
     let r = http::request(server.addr, "POST", "/metrics/job/during", &[], GOOD).unwrap();
     assert_eq!(r.status, 202);
     assert!(next_header().ends_with("grouping={job=\"during\"}"));
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
     dump.kill().unwrap();
     dump.wait().unwrap();
 }
