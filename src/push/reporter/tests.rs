@@ -3,7 +3,6 @@
 //! jitter's bounds and what shutdown does are asserted exactly.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use http::Method;
@@ -174,39 +173,6 @@ fn reported(pushes: u64, succeeded: u64, failed: u64, abandoned: bool) -> Report
     }
 }
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
-/// Captures this thread's `tracing` events (the test's current-thread
-/// runtime runs the reporter) until the guard is dropped.
-fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
-    (captured, tracing::subscriber::set_default(subscriber))
-}
-
 #[tokio::test(start_paused = true)]
 async fn pushes_at_start_then_every_interval() {
     let log = Log::new();
@@ -309,50 +275,6 @@ fn reporter_settings(jitter: f64) -> Reporter<impl Gatherer> {
 #[should_panic(expected = "interval must not be zero")]
 fn a_zero_interval_is_refused() {
     let _ = reporter_settings(0.0).interval(Duration::ZERO);
-}
-
-#[tokio::test(start_paused = true)]
-async fn failures_are_logged_and_the_schedule_goes_on() {
-    let (logs, _guard) = capture_logs();
-    let log = Log::new();
-    // The second gather fails; the first request is refused.
-    let gathers = AtomicUsize::new(0);
-    let flaky = move || {
-        if gathers.fetch_add(1, Ordering::Relaxed) == 1 {
-            Err(std::io::Error::other("registry broken"))
-        } else {
-            Ok(families())
-        }
-    };
-    let script = vec![Reply::Status(500), Reply::Status(202)];
-    let done = reporter(&log, flaky, script).run(sleep(secs(25))).await;
-
-    // Pushes at 0 (500), 10 (gather error: nothing sent) and 20 (202).
-    assert_eq!(log.starts(), [0.0, 20.0]);
-    assert_eq!(done, reported(3, 1, 2, false));
-    let text = logs.text();
-    let warns: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains(" WARN pushgate::push::reporter:"))
-        .collect();
-    assert_eq!(warns.len(), 2, "{text}");
-    assert!(warns[0].contains("reporting metrics failed"), "{text}");
-    assert!(
-        warns[0].contains("error=POST http://gw:9091/metrics/job/app answered 500"),
-        "{text}"
-    );
-    assert!(
-        warns[1].contains("error=gathering metrics failed: registry broken"),
-        "{text}"
-    );
-    let info = text
-        .lines()
-        .find(|l| l.contains(" INFO ") && l.contains("reported metrics"))
-        .unwrap_or_else(|| panic!("no success logged:\n{text}"));
-    assert!(info.contains("pushgate::push::reporter"), "{info}");
-    assert!(info.contains("families=1"), "{info}");
-    assert!(info.contains("bytes="), "{info}");
-    assert!(text.contains("next push after"), "{text}");
 }
 
 #[tokio::test(start_paused = true)]
