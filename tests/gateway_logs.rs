@@ -2,13 +2,16 @@
 //! own: a thread's default `tracing` subscriber is only reliable when no
 //! other test emits events concurrently.
 
-use std::sync::Arc;
+mod support {
+    pub mod logs;
+}
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
 use pushgate::gateway::{PeerAddr, PushGateway};
 use pushgate::store::{BoxStore, MemoryStore, Push, Store, StoreError, StoreService};
+use support::logs::Captured;
 use tower::ServiceExt;
 
 /// A store that is shut down.
@@ -31,20 +34,6 @@ fn post(path: &str, body: &'static str) -> Request<Full<Bytes>> {
     Request::post(path)
         .body(Full::new(Bytes::from_static(body.as_bytes())))
         .unwrap()
-}
-
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -70,7 +59,7 @@ async fn refusals_are_logged_with_reason_peer_and_bytes() {
         StatusCode::SERVICE_UNAVAILABLE
     );
 
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(lines.len(), 2, "{log}");
     assert!(lines[0].contains(" INFO "), "{log}");

@@ -5,30 +5,18 @@
 
 mod support {
     pub mod inproc;
+    pub mod logs;
 }
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use pushgate::model::{Gauge, Metric, MetricFamily, MetricType};
 use pushgate::push::{Pusher, Reporter};
 
 use support::inproc::Gateway;
-
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use support::logs::Captured;
 
 fn families(timestamp: bool) -> Vec<MetricFamily> {
     let mut family = MetricFamily {
@@ -89,7 +77,7 @@ async fn failures_are_logged_and_the_schedule_goes_on() {
         "{done:?}"
     );
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     let reporter: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("pushgate::push::reporter:"))
