@@ -131,6 +131,8 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod b64;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod codec;
 pub mod format;
 #[cfg(feature = "gateway")]

@@ -86,7 +86,7 @@ impl PushError {
     pub fn is_retryable(&self) -> bool {
         match self {
             PushError::Transport { .. } | PushError::Timeout { .. } => true,
-            PushError::Status { status, .. } => super::retry::is_retryable_status(*status),
+            PushError::Status { status, .. } => crate::client::is_retryable_status(*status),
             _ => false,
         }
     }

@@ -17,8 +17,9 @@
 //!   interval, 24 h by default, with optional jitter) until a shutdown
 //!   signal, logging failures and going on; it can push once more on
 //!   shutdown.
-//! * [`HttpClient`]: the pusher's default client (hyper-util, rustls);
-//!   any `tower::Service` of `http::Request<Full<Bytes>>` will do instead.
+//! * [`HttpClient`]: the pusher's default client (hyper-util, rustls), from
+//!   [`client`](crate::client); any `tower::Service` of
+//!   `http::Request<Full<Bytes>>` will do instead.
 //! * [`grouping`](crate::grouping): how a job and grouping labels are
 //!   written into the URL.
 //!
@@ -82,16 +83,14 @@
 //! # }
 //! ```
 
-mod client;
 mod error;
 mod gatherer;
 mod pusher;
 mod reporter;
-mod retry;
 
-pub use client::{ClientBuildError, HttpClient, HttpClientBuilder};
+pub use crate::client::Retry;
+pub use crate::client::{ClientBuildError, HttpClient, HttpClientBuilder};
 pub use error::{BuildError, PushError, BODY_PREFIX_LEN};
 pub use gatherer::{gather_fn, GatherError, GatherFn, Gatherer};
 pub use pusher::{Deleted, Pushed, Pusher, PusherBuilder};
 pub use reporter::{InFlight, Reported, Reporter, DEFAULT_INTERVAL};
-pub use retry::Retry;

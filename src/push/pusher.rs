@@ -15,10 +15,10 @@ use http_body_util::{BodyExt, Full};
 use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 
-use super::client::HttpClient;
 use super::error::{BuildError, PushError, BODY_PREFIX_LEN};
-use super::retry::{parse_retry_after, Retry};
 use super::Gatherer;
+use crate::client::HttpClient;
+use crate::client::{parse_retry_after, Retry};
 use crate::codec;
 use crate::format::Format;
 use crate::grouping;

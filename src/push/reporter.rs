@@ -12,10 +12,10 @@ use http_body_util::Full;
 use tokio::task::JoinHandle;
 use tower::Service;
 
-use super::client::HttpClient;
 use super::error::PushError;
 use super::pusher::{Pushed, Pusher};
 use super::Gatherer;
+use crate::client::HttpClient;
 use crate::grouping::PushMethod;
 use crate::BoxError;
 

@@ -1,4 +1,4 @@
-//! [`HttpClient`]: the pusher's default client.
+//! [`HttpClient`]: the default client of the pusher and the forwarding stores.
 
 use std::fmt;
 use std::task::{Context, Poll};
@@ -21,7 +21,7 @@ type Connector = HttpConnector;
 /// How long connecting may take by default, TLS handshake aside.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The default client of a [`Pusher`](super::Pusher): a
+/// The default client of the pusher and of the stores that forward: a
 /// `tower::Service<http::Request<Full<Bytes>>>` over hyper-util's pooled
 /// client. Cloning shares the connection pool.
 ///
@@ -38,8 +38,8 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// use pushgate::push::{HttpClient, Pusher};
 /// use pushgate::model::MetricFamily;
 ///
-/// # #[cfg(not(feature = "rustls"))] fn main() {}
-/// # #[cfg(feature = "rustls")]
+/// # #[cfg(not(all(feature = "rustls", feature = "push")))] fn main() {}
+/// # #[cfg(all(feature = "rustls", feature = "push"))]
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let client = HttpClient::builder()
 ///     .root_certificates_pem(std::fs::read("ca.pem")?)

@@ -1,31 +1,32 @@
-//! [`Retry`]: when and how long to wait before sending a push again.
+//! [`Retry`]: when and how long to wait before sending again.
 
 use std::time::{Duration, SystemTime};
 
 use http::HeaderValue;
 
-/// How a pusher retries a failed send.
+/// How a failed send is retried, by the pusher and by forwarding stores.
 ///
-/// A push is sent again when the gateway could not be reached (the client
-/// service failed: refused or reset connection, failed TLS handshake, …),
-/// answered `429 Too Many Requests` or any `5xx`; never after another
-/// status, which the same request would only get again. Pushes are
-/// idempotent (a push replaces what the same push stored before), so
-/// sending one twice does no harm.
+/// A request is sent again when the server could not be reached (the
+/// client service failed: refused or reset connection, failed TLS
+/// handshake, …), answered `429 Too Many Requests` or any `5xx`; never
+/// after another status, which the same request would only get again.
+/// Pushes are idempotent (a push replaces what the same push stored
+/// before), and so are remote writes of the same samples, so sending one
+/// twice does no harm.
 ///
 /// The wait before attempt `n + 1` is `base · 2ⁿ⁻¹`, capped at the maximum
 /// delay, less a random part of it (the jitter) so that many pushers
 /// failing together do not come back together. A `Retry-After` (seconds
-/// or an HTTP date) makes the wait at least that long. The pusher's
-/// [timeout](super::PusherBuilder::timeout) bounds everything: a wait that
-/// would end past it is not started, and the last error is returned.
+/// or an HTTP date) makes the wait at least that long. The sender's
+/// deadline (a pusher's timeout) bounds everything: a wait that would end
+/// past it is not started, and the last error is returned.
 ///
 /// The default makes 3 attempts, waiting 250 ms, then 500 ms (each less up
 /// to half, the jitter), and at most 5 s.
 ///
 /// ```
 /// use std::time::Duration;
-/// use pushgate::push::Retry;
+/// use pushgate::client::Retry;
 ///
 /// let retry = Retry::attempts(5)
 ///     .base_delay(Duration::from_millis(100))
