@@ -30,7 +30,7 @@ use crate::BoxError;
 /// | [`Grouping`](GatewayError::Grouping), [`Decompress`](GatewayError::Decompress), [`Decode`](GatewayError::Decode), [`Invalid`](GatewayError::Invalid), [`BodyRead`](GatewayError::BodyRead) | 400 |
 /// | [`BodyTimeout`](GatewayError::BodyTimeout) | 408 |
 /// | [`StoreTimeout`](GatewayError::StoreTimeout) | 504 |
-/// | [`Store`](GatewayError::Store) | 400 for [`StoreError::Invalid`], 503 (with `Retry-After` when the store gave one) for overloaded or closed, else 500 |
+/// | [`Store`](GatewayError::Store) | 400 for [`StoreError::Invalid`], 503 (with `Retry-After` when the store gave one) for overloaded, closed or unavailable, 507 for out of space, else 500 |
 /// | [`Service`](GatewayError::Service) | 500 |
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -167,8 +167,11 @@ impl GatewayError {
             | GatewayError::BodyRead(_) => StatusCode::BAD_REQUEST,
             GatewayError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             GatewayError::StoreTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            GatewayError::Store(StoreError::Overloaded { .. } | StoreError::Closed) => {
-                StatusCode::SERVICE_UNAVAILABLE
+            GatewayError::Store(
+                StoreError::Overloaded { .. } | StoreError::Closed | StoreError::Unavailable { .. },
+            ) => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::Store(StoreError::InsufficientStorage(_)) => {
+                StatusCode::INSUFFICIENT_STORAGE
             }
             GatewayError::Store(_) | GatewayError::Service(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -191,16 +194,17 @@ impl GatewayError {
             | GatewayError::BodyRead(_) => "bad_request",
             GatewayError::BodyTimeout { .. } => "body_timeout",
             GatewayError::StoreTimeout { .. } => "store_timeout",
-            GatewayError::Store(StoreError::Overloaded { .. } | StoreError::Closed) => {
-                "store_unavailable"
-            }
+            GatewayError::Store(
+                StoreError::Overloaded { .. } | StoreError::Closed | StoreError::Unavailable { .. },
+            ) => "store_unavailable",
+            GatewayError::Store(StoreError::InsufficientStorage(_)) => "store_full",
             GatewayError::Store(_) | GatewayError::Service(_) => "store_failed",
         }
     }
 
     /// Every value [`outcome`](GatewayError::outcome) can return, and
     /// `stored`.
-    pub const OUTCOMES: [&'static str; 10] = [
+    pub const OUTCOMES: [&'static str; 11] = [
         "not_found",
         "method_not_allowed",
         "too_large",
@@ -209,13 +213,14 @@ impl GatewayError {
         "body_timeout",
         "store_timeout",
         "store_unavailable",
+        "store_full",
         "store_failed",
         "stored",
     ];
 
     /// The answer to the client: [`status`](GatewayError::status), `Allow`
-    /// on 405, `Retry-After` (whole seconds, rounded up) on an overloaded
-    /// store, and the error's text on one line as a `text/plain` body.
+    /// on 405, `Retry-After` (whole seconds, rounded up) when the store
+    /// gave one, and the error's text on one line as a `text/plain` body.
     ///
     /// This is the function a stack of the gateway's layers around a
     /// service of one's own needs at its top (or use
@@ -238,9 +243,8 @@ impl GatewayError {
             GatewayError::MethodNotAllowed { allow, .. } => {
                 headers.insert(ALLOW, HeaderValue::from_static(allow));
             }
-            GatewayError::Store(StoreError::Overloaded {
-                retry_after: Some(after),
-            }) => {
+            GatewayError::Store(store) if store.retry_after().is_some() => {
+                let after = store.retry_after().unwrap_or_default();
                 let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
                 headers.insert(RETRY_AFTER, HeaderValue::from(secs));
             }
@@ -320,6 +324,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn unavailable_and_full_stores_say_why() {
+        let e = GatewayError::Store(StoreError::Unavailable {
+            reason: "remote write to http://127.0.0.1:9090: connection refused".into(),
+            retry_after: Some(Duration::from_secs(5)),
+        });
+        let r = e.into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[RETRY_AFTER], "5");
+        assert_eq!(
+            body_text(r).await,
+            "store unavailable: remote write to http://127.0.0.1:9090: connection refused\n"
+        );
+        let e = GatewayError::Store(StoreError::InsufficientStorage(
+            "segment 00000001.log: No space left on device".into(),
+        ));
+        assert_eq!(e.outcome(), "store_full");
+        let r = e.into_response();
+        assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert!(r.headers().get(RETRY_AFTER).is_none());
+        assert_eq!(
+            body_text(r).await,
+            "store out of space: segment 00000001.log: No space left on device\n"
+        );
+    }
+
+    #[tokio::test]
     async fn bodies_are_one_line() {
         let e = GatewayError::Store(StoreError::failed("line one\nline two\r\n"));
         let r = e.into_response();
@@ -368,6 +398,14 @@ mod tests {
             (
                 Box::new(StoreError::invalid("clash")),
                 StatusCode::BAD_REQUEST,
+            ),
+            (
+                Box::new(StoreError::unavailable("remote down")),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                Box::new(StoreError::InsufficientStorage("disk full".into())),
+                StatusCode::INSUFFICIENT_STORAGE,
             ),
             (Box::new(Overloaded::new()), StatusCode::SERVICE_UNAVAILABLE),
             (
@@ -423,6 +461,8 @@ mod tests {
                 timeout: Duration::ZERO,
             },
             GatewayError::Store(StoreError::Closed),
+            GatewayError::Store(StoreError::unavailable("x")),
+            GatewayError::Store(StoreError::InsufficientStorage("x".into())),
             GatewayError::Store(StoreError::failed("x")),
             GatewayError::Store(StoreError::invalid("x")),
             GatewayError::Service("x".into()),

@@ -66,8 +66,11 @@ pub use self::service::{StoreFuture, StoreService};
 ///   append-only store records the delete.
 /// * Say [`StoreError::Overloaded`] to shed load (the client gets `503` and a
 ///   `Retry-After`), [`StoreError::Closed`] when shutting down (`503`),
-///   [`StoreError::Invalid`] for a push this store cannot take (`400`), and
-///   [`StoreError::Failed`] for anything else (`500`).
+///   [`StoreError::Unavailable`] for a failure that may pass, such as a
+///   remote that does not answer (`503`), [`StoreError::InsufficientStorage`]
+///   when out of space (`507`), [`StoreError::Invalid`] for a push this
+///   store cannot take (`400`), and [`StoreError::Failed`] for anything
+///   else (`500`).
 ///
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
@@ -110,6 +113,21 @@ pub enum StoreError {
     /// The store is shut down (HTTP 503).
     #[error("store closed")]
     Closed,
+    /// The store cannot store now for a reason that may pass: a remote
+    /// that does not answer, an I/O error (HTTP 503, with `Retry-After`
+    /// when given).
+    #[error("store unavailable: {reason}")]
+    Unavailable {
+        /// What went wrong, for the client's one-line answer and the log.
+        #[source]
+        reason: BoxError,
+        /// When the client may try again.
+        retry_after: Option<Duration>,
+    },
+    /// The store is out of space (HTTP 507): a full disk, a quota. It
+    /// takes pushes again once space is freed.
+    #[error("store out of space: {0}")]
+    InsufficientStorage(#[source] BoxError),
     /// The store cannot take this push, and will not take it again (HTTP
     /// 400): it cannot be written in the store's format, or it conflicts
     /// with what the store holds.
@@ -129,6 +147,23 @@ impl StoreError {
     /// A [`StoreError::Invalid`] from any error.
     pub fn invalid(error: impl Into<BoxError>) -> StoreError {
         StoreError::Invalid(error.into())
+    }
+
+    /// A [`StoreError::Unavailable`] from any error, with no `Retry-After`.
+    pub fn unavailable(reason: impl Into<BoxError>) -> StoreError {
+        StoreError::Unavailable {
+            reason: reason.into(),
+            retry_after: None,
+        }
+    }
+
+    /// When the client may try again, if the store said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            StoreError::Overloaded { retry_after }
+            | StoreError::Unavailable { retry_after, .. } => *retry_after,
+            _ => None,
+        }
     }
 }
 
@@ -216,6 +251,19 @@ mod tests {
             "store failed: disk full"
         );
         assert_eq!(StoreError::Closed.to_string(), "store closed");
+        let down = StoreError::Unavailable {
+            reason: "remote write to http://tsdb: connection refused".into(),
+            retry_after: Some(Duration::from_secs(2)),
+        };
+        assert_eq!(
+            down.to_string(),
+            "store unavailable: remote write to http://tsdb: connection refused"
+        );
+        assert_eq!(down.retry_after(), Some(Duration::from_secs(2)));
+        assert_eq!(
+            StoreError::InsufficientStorage("no space left on device".into()).to_string(),
+            "store out of space: no space left on device"
+        );
         assert_eq!(
             StoreError::invalid("type clash").to_string(),
             "pushed metrics cannot be stored: type clash"

@@ -9,12 +9,17 @@
 //!  6      4   CRC-32C over bytes 0..6, then the `length` bytes after the CRC
 //! 10      8   sequence number (the record's position)
 //! 18      8   received, ns since the Unix epoch (i64, negative before it)
-//! 26      1   method: 0 POST, 1 PUT, 2 DELETE
+//! 26      1   method: 0 POST, 1 PUT, 2 DELETE, 3 abort (see below)
 //! 27      1   payload format: 0 protobuf, 1 text, 2 OpenMetrics, 3 JSON, 4 line protocol
 //! 28      2   number of grouping labels, then for each: name length (u16),
 //!             name, value length (u32), value (UTF-8)
 //!  ..     ..  payload: the families in that format (empty for a DELETE)
 //! ```
+//!
+//! An *abort* record takes back an earlier record of the same segment
+//! whose write was dropped (the gateway answered 504) while its batch was
+//! being written: it has no grouping labels and its payload is the
+//! aborted record's sequence number (8 bytes). Readers give neither.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -33,6 +38,34 @@ const FIXED: usize = 20;
 /// A length above this is corruption, not a record: the gateway's bodies
 /// are far smaller, and it keeps a bad length from asking for gigabytes.
 pub(super) const MAX_BODY: usize = 1 << 30;
+
+/// The method code of an abort record.
+const ABORT: u8 = 3;
+
+/// A finished abort record of `target` (seal it like any frame).
+pub(super) fn abort(received: SystemTime, target: u64) -> Vec<u8> {
+    let mut out = start(received, PushMethod::Post, Format::Protobuf, &[], 8)
+        .expect("no grouping labels to be too long");
+    out[HEADER + 16] = ABORT;
+    out.extend_from_slice(&target.to_le_bytes());
+    finish(&mut out).expect("an abort record is small");
+    out
+}
+
+/// The record a good frame takes back, if it is an abort record.
+pub(super) fn aborted(frame: &[u8]) -> Option<u64> {
+    if frame.get(HEADER + 16) != Some(&ABORT) || frame.len() != HEADER + FIXED + 8 {
+        return None;
+    }
+    Some(u64::from_le_bytes(
+        frame[HEADER + FIXED..].try_into().expect("8 bytes"),
+    ))
+}
+
+/// The sequence number of a good frame.
+pub(super) fn sequence(frame: &[u8]) -> u64 {
+    u64::from_le_bytes(frame[HEADER..HEADER + 8].try_into().expect("8 bytes"))
+}
 
 /// A record's frame with its fields written and its payload appended by
 /// the caller; [`seal`] sets the sequence number and the CRC.
@@ -299,5 +332,18 @@ mod tests {
         two.extend_from_slice(&frame(2, b"x"));
         assert!(good_record_after(&two));
         assert!(!good_record_after(&f));
+    }
+
+    #[test]
+    fn abort_records_name_their_target() {
+        let mut a = abort(SystemTime::now(), 41);
+        seal(&mut a, 43);
+        assert_eq!(parse(&a), Parsed::Record(a.len()));
+        assert_eq!(aborted(&a), Some(41));
+        // A record whose payload happens to be 8 bytes is not one.
+        assert_eq!(aborted(&frame(1, b"12345678")), None);
+        assert_eq!(aborted(&frame(1, b"")), None);
+        // Readers that do not know aborts refuse them, not misread them.
+        assert_eq!(fields(a.into()).unwrap_err(), "unknown method code");
     }
 }

@@ -495,6 +495,11 @@ impl FileStore {
     }
 
     #[cfg(test)]
+    pub(crate) fn hold_replies(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner.shared.reply_gate.lock().unwrap()
+    }
+
+    #[cfg(test)]
     pub(crate) fn fail_next_write(&self) {
         self.inner
             .shared

@@ -97,6 +97,8 @@ pub struct Reader {
     segment: Option<Segment>,
     /// The store's acknowledged end, for a reader beside the store.
     limit: Option<watch::Receiver<u64>>,
+    /// Records ahead that abort records take back, to be skipped.
+    aborted: Vec<u64>,
 }
 
 /// The segment being read.
@@ -124,6 +126,7 @@ impl Reader {
             next,
             segment: None,
             limit: None,
+            aborted: Vec::new(),
         })
     }
 
@@ -137,6 +140,7 @@ impl Reader {
             next,
             segment: None,
             limit: Some(limit),
+            aborted: Vec::new(),
         }
     }
 
@@ -177,6 +181,11 @@ impl Reader {
                     let offset = segment.offset;
                     let frame = segment.buf.split_to(len);
                     segment.offset += len as u64;
+                    if frame::aborted(&frame).is_some() {
+                        // Seen by `fill` already; it has a position of its own.
+                        self.next = self.next.max(frame::sequence(&frame) + 1);
+                        continue;
+                    }
                     let record = decode(frame, &segment.path, offset)?;
                     if record.position.0 < self.next {
                         // Before a position sought: skip.
@@ -193,12 +202,19 @@ impl Reader {
                         ));
                     }
                     self.next += 1;
+                    if let Some(i) = self.aborted.iter().position(|&a| a == record.position.0) {
+                        // Its write was dropped while being written: it
+                        // was never acknowledged, so it is not given.
+                        self.aborted.swap_remove(i);
+                        continue;
+                    }
                     return Ok(Some(record));
                 }
             }
             // Read afresh: what is buffered may be cut short, or past what
             // was acknowledged when read.
             segment.fill(limit)?;
+            note_aborts(&segment.buf, self.next, &mut self.aborted);
             let reason = match frame::parse(&segment.buf) {
                 Parsed::Record(_) => continue,
                 Parsed::Incomplete => "incomplete record",
@@ -217,6 +233,7 @@ impl Reader {
             };
             // A newer segment exists, so this one is closed: read once more.
             segment.fill(limit)?;
+            note_aborts(&segment.buf, self.next, &mut self.aborted);
             match frame::parse(&segment.buf) {
                 Parsed::Record(_) => continue,
                 _ if segment.buf.is_empty() => {}
@@ -301,6 +318,22 @@ impl Segment {
         self.buf = buf.into();
         self.buf_limit = limit;
         Ok(())
+    }
+}
+
+/// Notes in `aborted` the records at or after `next` that abort records
+/// among the whole records of `buf` take back. An abort follows the record
+/// it takes back in the same segment, and the store acknowledges both
+/// together, so a reader sees it no later than that record.
+fn note_aborts(buf: &[u8], next: u64, aborted: &mut Vec<u64>) {
+    let mut rest = buf;
+    while let Parsed::Record(len) = frame::parse(rest) {
+        if let Some(target) = frame::aborted(&rest[..len]) {
+            if target >= next && !aborted.contains(&target) {
+                aborted.push(target);
+            }
+        }
+        rest = &rest[len..];
     }
 }
 

@@ -409,14 +409,10 @@ async fn a_failed_write_acknowledges_nothing_and_the_store_goes_on() {
     store.write(push("before", 1)).await.unwrap();
     store.fail_next_write();
     let err = store.write(push("failed", 2)).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::Overloaded {
-                retry_after: Some(_)
-            }
-        ),
-        "{err:?}"
+    assert!(matches!(err, StoreError::InsufficientStorage(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "store out of space: no space left on device writing segment 00000000000000000000.seg"
     );
     assert_eq!(store.end(), Position::new(1));
     store.write(push("after", 3)).await.unwrap();
@@ -452,6 +448,47 @@ async fn a_write_dropped_while_queued_stores_nothing() {
     let jobs: Vec<_> = read_all(dir.path()).iter().map(job).collect();
     assert_eq!(jobs, ["kept"]);
     assert_eq!(store.stats().records.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn a_write_dropped_while_being_written_is_taken_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    store.write(push("before", 1)).await.unwrap();
+    let segment = segments(dir.path())[0].1.clone();
+    let written = fs::metadata(&segment).unwrap().len();
+    let replies = store.hold_replies();
+    let mut dropped = Box::pin(store.write(push("dropped", 2)));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(dropped.as_mut().poll(&mut cx).is_pending());
+    // Wait until the writer has written it (and waits to answer).
+    while fs::metadata(&segment).unwrap().len() == written {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // As the gateway's deadline does: the client is told 504.
+    drop(dropped);
+    drop(replies);
+    store.write(push("after", 3)).await.unwrap();
+
+    let want = ["before", "after"];
+    // Beside the store, from the files, and after reopening.
+    let mut beside = store.reader();
+    let jobs: Vec<_> = beside.by_ref().map(|r| job(&r.unwrap())).collect();
+    assert_eq!(jobs, want);
+    let records = read_all(dir.path());
+    assert_eq!(records.iter().map(job).collect::<Vec<_>>(), want);
+    // Positions: before 0, dropped 1, its abort 2, after 3.
+    assert_eq!(records[1].position, Position::new(3));
+    assert_eq!(store.stats().records.load(Ordering::Relaxed), 2);
+    store.close().await;
+    let store = FileStore::open(dir.path()).unwrap();
+    assert_eq!(store.end(), Position::new(4));
+    let jobs: Vec<_> = read_all(dir.path()).iter().map(job).collect();
+    assert_eq!(jobs, want);
+    // Seeking to the dropped record skips it too.
+    let from_dropped = Reader::open(dir.path()).unwrap().seek(Position::new(1));
+    let jobs: Vec<_> = from_dropped.map(|r| job(&r.unwrap())).collect();
+    assert_eq!(jobs, ["after"]);
 }
 
 #[tokio::test]

@@ -14,8 +14,6 @@ use tokio::sync::{oneshot, watch};
 use super::{frame, segment, FileStoreError, Position, SyncPolicy};
 use crate::store::StoreError;
 
-/// How long a client is told to wait when the disk is full.
-const DISK_FULL_RETRY: Duration = Duration::from_secs(30);
 /// How long a client is told to wait when the queue is full.
 const QUEUE_FULL_RETRY: Duration = Duration::from_secs(1);
 
@@ -39,6 +37,9 @@ pub(super) struct Shared {
     /// Held by a test to keep the writer from taking records.
     #[cfg(test)]
     pub(super) gate: Mutex<()>,
+    /// Held by a test to keep the writer from answering a written batch.
+    #[cfg(test)]
+    pub(super) reply_gate: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -71,6 +72,8 @@ impl Shared {
             fail_next_write: Default::default(),
             #[cfg(test)]
             gate: Mutex::new(()),
+            #[cfg(test)]
+            reply_gate: Mutex::new(()),
         }
     }
 
@@ -216,32 +219,83 @@ impl Writer {
 
     /// Writes `batch` to the open segment, syncs per the policy, answers.
     fn commit(&mut self, batch: Vec<Job>) {
-        if let Err(e) = self.write(&batch) {
-            fail(batch.into_iter(), &e);
-            return;
+        let first = match self.append(&batch) {
+            Ok(first) => first,
+            Err(e) => {
+                fail(batch.into_iter(), &e);
+                return;
+            }
+        };
+        #[cfg(test)]
+        drop(self.shared.reply_gate.lock());
+        // Writes whose futures were dropped while we wrote (the gateway's
+        // deadline passed): their clients were told nothing was stored, so
+        // take the records back before any reader may see them.
+        let dropped: Vec<u64> = (first..)
+            .zip(&batch)
+            .filter(|(_, job)| job.reply.is_closed())
+            .map(|(position, _)| position)
+            .collect();
+        if !dropped.is_empty() {
+            self.abort(&dropped);
         }
-        let first = self.next;
-        self.next += batch.len() as u64;
-        self.len += self.buf.len() as u64;
         let stats = &self.shared.stats;
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats
             .records
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        // Readers of this store may now see these records.
+            .fetch_add((batch.len() - dropped.len()) as u64, Ordering::Relaxed);
+        // Readers of this store may now see these records; then their
+        // writers are told, so that an acknowledged record is readable.
         self.committed.send_replace(self.next);
-        for (i, job) in batch.into_iter().enumerate() {
-            let position = Position(first + i as u64);
-            if job.reply.send(Ok(position)).is_err() {
-                // Its future was dropped while we wrote: stored, but the
+        for (position, job) in (first..).zip(batch) {
+            if dropped.contains(&position) {
+                continue;
+            }
+            if job.reply.send(Ok(Position(position))).is_err() {
+                // Dropped in the instant since we looked: stored, but the
                 // client was not told so (and may push again).
                 tracing::warn!(
                     segment = %self.path.display(),
-                    position = position.0,
+                    position,
                     "file store: stored a record whose write was dropped before it was acknowledged",
                 );
             }
         }
+    }
+
+    /// Appends one abort record per position, in the open segment (where
+    /// the records are), synced per the policy.
+    fn abort(&mut self, positions: &[u64]) {
+        let now = SystemTime::now();
+        let aborts: Vec<Job> = positions
+            .iter()
+            .map(|&p| Job {
+                frame: frame::abort(now, p),
+                reply: oneshot::channel().0,
+            })
+            .collect();
+        match self.append(&aborts) {
+            Ok(_) => tracing::debug!(
+                segment = %self.path.display(),
+                positions = ?positions,
+                "file store: took back records whose writes were dropped while being written",
+            ),
+            Err(e) => tracing::error!(
+                segment = %self.path.display(),
+                positions = ?positions,
+                error = %e.message,
+                "file store: cannot take back records whose writes were dropped; they stay in the log unacknowledged",
+            ),
+        }
+    }
+
+    /// Writes `jobs` as the next records; the first one's sequence number.
+    fn append(&mut self, jobs: &[Job]) -> Result<u64, Failure> {
+        self.write(jobs)?;
+        let first = self.next;
+        self.next += jobs.len() as u64;
+        self.len += self.buf.len() as u64;
+        Ok(first)
     }
 
     fn write(&mut self, batch: &[Job]) -> Result<(), Failure> {
@@ -368,10 +422,12 @@ struct Failure {
 impl Failure {
     fn new(what: &str, path: &std::path::Path, e: io::Error) -> Failure {
         let disk_full = e.kind() == io::ErrorKind::StorageFull;
+        // The client sees this: the segment's name, not the server's paths.
+        let name = std::path::Path::new(path.file_name().unwrap_or(path.as_os_str()));
         let message = if disk_full {
-            format!("disk full {what} {}", path.display())
+            format!("no space left on device {what} segment {}", name.display())
         } else {
-            format!("{what} {}: {e}", path.display())
+            format!("{what} segment {}: {e}", name.display())
         };
         Failure { disk_full, message }
     }
@@ -390,13 +446,13 @@ impl From<FileStoreError> for Failure {
 fn fail(jobs: impl Iterator<Item = Job>, failure: &Failure) {
     tracing::error!(error = %failure.message, "file store: write failed; nothing acknowledged");
     for job in jobs {
+        // Both may pass (retention or an operator frees space, a device
+        // comes back); the writer cuts off what was half written and
+        // takes the next batch as usual.
         let error = if failure.disk_full {
-            // Retention or an operator may free space: ask to come back.
-            StoreError::Overloaded {
-                retry_after: Some(DISK_FULL_RETRY),
-            }
+            StoreError::InsufficientStorage(failure.message.clone().into())
         } else {
-            StoreError::failed(failure.message.clone())
+            StoreError::unavailable(failure.message.clone())
         };
         let _ = job.reply.send(Err(error));
     }
