@@ -17,7 +17,7 @@
 //! | 4 | CRC-32C of the 6 bytes before it and the `length` bytes after it |
 //! | 8 | position (sequence number) |
 //! | 8 | received, nanoseconds since the Unix epoch (signed) |
-//! | 1 | method: 0 `POST`, 1 `PUT`, 2 `DELETE` |
+//! | 1 | method: 0 `POST`, 1 `PUT`, 2 `DELETE`, 3 abort (see below) |
 //! | 1 | payload format: 0 protobuf, 1 text, 2 OpenMetrics, 3 JSON, 4 line protocol |
 //! | 2 | number of grouping labels; then each: name length (2), name, value length (4), value |
 //! | rest | payload: the families in that format (empty for a `DELETE`) |
@@ -37,14 +37,25 @@
 //! * before its first poll: nothing is encoded or queued;
 //! * while queued: the writer sees the abandoned answer channel and skips
 //!   the record; nothing is stored;
-//! * while the writer is writing its batch (the length of one `write` and
-//!   one `fdatasync`): the record is stored, though never acknowledged; the
-//!   writer logs a warning with its position. A client that saw its `504`
-//!   and pushes again then has its push twice in the log. This window cannot
-//!   be closed without taking a record back out of the middle of a batch.
+//! * while the writer is writing its batch (one `write` and one
+//!   `fdatasync`): the record is on disk, so the writer appends an *abort*
+//!   record naming it (same segment, synced per the policy) before anyone
+//!   is told of the batch. Readers skip both: a client that saw its `504`
+//!   and pushes again has its push once in the log.
 //!
-//! So nothing unacknowledged is ever reported as stored, and a dropped
-//! write is stored only if it was already being written.
+//! What remains is the instant between the writer's last look at a
+//! write's answer channel and the answer: a write dropped exactly then is
+//! kept, with a warning naming its position. A [`Reader`] of another
+//! process that reads a record in the instant before its abort record is
+//! written gives it (the reader of [`FileStore::reader`] never does).
+//!
+//! # One store per directory
+//!
+//! [`FileStoreBuilder::open`] takes an exclusive lock (`flock`) on the file
+//! `LOCK` in the directory, held until the store's writer stops; a second
+//! store on the same directory, in this process or another, fails with
+//! [`FileStoreError::Locked`]. Readers take no lock: `pushgate dump` reads
+//! while `pushgate serve` writes.
 //!
 //! # Recovery
 //!
@@ -127,6 +138,12 @@ pub enum FileStoreError {
         /// The OS's error.
         #[source]
         source: io::Error,
+    },
+    /// Another store (in this process or another) has the directory open.
+    #[error("{} is in use by another file store (its LOCK file is locked)", dir.display())]
+    Locked {
+        /// The directory.
+        dir: PathBuf,
     },
     /// A damaged record that good records follow: not a torn tail from a
     /// crash, and not skipped.
@@ -252,6 +269,7 @@ impl FileStoreBuilder {
         let dir = self.dir;
         std::fs::create_dir_all(&dir)
             .map_err(|e| FileStoreError::io("creating directory", &dir, e))?;
+        let lock = lock(&dir)?;
         let mut segments = segment::list(&dir)?;
         let (first, path) = match segments.pop() {
             Some(newest) => newest,
@@ -295,6 +313,7 @@ impl FileStoreBuilder {
             unsynced: false,
             last_sync: Instant::now(),
             buf: Vec::new(),
+            _lock: lock,
         };
         writer.retain();
         let thread = std::thread::Builder::new()
@@ -313,6 +332,25 @@ impl FileStoreBuilder {
     }
 }
 
+/// Locks `dir` for one store: `LOCK`, created if missing, locked with
+/// `flock` (released by the OS when the file closes, crash or not).
+fn lock(dir: &Path) -> Result<std::fs::File, FileStoreError> {
+    let path = dir.join("LOCK");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| FileStoreError::io("opening", &path, e))?;
+    match fs4::FileExt::try_lock(&file) {
+        Ok(()) => Ok(file),
+        Err(fs4::TryLockError::WouldBlock) => Err(FileStoreError::Locked {
+            dir: dir.to_owned(),
+        }),
+        Err(fs4::TryLockError::Error(e)) => Err(FileStoreError::io("locking", &path, e)),
+    }
+}
+
 /// A durable, append-only log of accepted pushes in a directory of segment
 /// files: each push is one CRC-checked record of its receive time, method,
 /// grouping key and families (encoded with the store's [`Encoder`]),
@@ -322,8 +360,8 @@ impl FileStoreBuilder {
 ///
 /// Clones share the store. The store closes when the last clone is dropped
 /// or on [`close`](FileStore::close); writes after that fail with
-/// [`StoreError::Closed`]. One store per directory: two stores writing one
-/// directory corrupt it.
+/// [`StoreError::Closed`]. One store per directory: a second one fails to
+/// open ([`FileStoreError::Locked`]).
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -511,9 +549,11 @@ impl FileStore {
 impl Store for FileStore {
     /// Appends `push` as one record; `Ok` once on disk per the
     /// [`SyncPolicy`]. A push whose families cannot be written in the
-    /// encoder's format is [`StoreError::Invalid`]; a failed write
-    /// [`StoreError::Failed`], or [`StoreError::Overloaded`] (with a
-    /// `Retry-After`) when the disk or the queue is full.
+    /// encoder's format is [`StoreError::Invalid`]; a full disk
+    /// [`StoreError::InsufficientStorage`] (507); another failed write or
+    /// sync [`StoreError::Unavailable`] (503), with the segment and the
+    /// OS's reason; a full queue [`StoreError::Overloaded`] (503, with a
+    /// `Retry-After`).
     async fn write(&self, push: Push) -> Result<(), StoreError> {
         self.append(push).await.map(drop)
     }

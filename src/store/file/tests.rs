@@ -573,3 +573,23 @@ async fn the_gateway_stores_a_push_in_the_file_store() {
         .iter()
         .any(|l| l.name() == "job" && l.value() == "nightly"));
 }
+
+#[tokio::test]
+async fn one_store_per_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    store.write(push("a", 1)).await.unwrap();
+    let err = FileStore::open(dir.path()).unwrap_err();
+    assert!(matches!(err, FileStoreError::Locked { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .ends_with("is in use by another file store (its LOCK file is locked)"),
+        "{err}"
+    );
+    // Readers need no lock.
+    assert_eq!(read_all(dir.path()).len(), 1);
+    // Closing releases it.
+    store.close().await;
+    let again = FileStore::open(dir.path()).unwrap();
+    assert_eq!(again.end(), Position::new(1));
+}

@@ -137,6 +137,8 @@ pub(super) struct Writer {
     pub(super) unsynced: bool,
     pub(super) last_sync: Instant,
     pub(super) buf: Vec<u8>,
+    /// The directory's lock, released when the writer stops.
+    pub(super) _lock: File,
 }
 
 impl Writer {
