@@ -42,7 +42,8 @@ use crate::BoxError;
 
 pub use self::encode::{Encoded, Encoder, Message, MessageStore};
 pub use self::file::{
-    FileStore, FileStoreBuilder, FileStoreError, Position, Reader, Record, SyncPolicy,
+    FileStore, FileStoreBuilder, FileStoreError, Position, Reader, Record, RetentionHold,
+    SyncPolicy,
 };
 pub use self::log::LogStore;
 pub use self::memory::MemoryStore;

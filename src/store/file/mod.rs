@@ -332,6 +332,27 @@ impl FileStoreBuilder {
     }
 }
 
+/// Records of a [`FileStore`] that retention keeps, from
+/// [`FileStore::hold`]. Dropping it lets retention delete them.
+#[derive(Debug)]
+pub struct RetentionHold {
+    at: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl RetentionHold {
+    /// Lets retention delete the records before `position` (a hold never
+    /// moves back).
+    pub fn release_to(&self, position: Position) {
+        self.at
+            .fetch_max(position.0, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// The first record held.
+    pub fn position(&self) -> Position {
+        Position(self.at.load(std::sync::atomic::Ordering::Acquire))
+    }
+}
+
 /// Locks `dir` for one store: `LOCK`, created if missing, locked with
 /// `flock` (released by the OS when the file closes, crash or not).
 fn lock(dir: &Path) -> Result<std::fs::File, FileStoreError> {
@@ -505,6 +526,16 @@ impl FileStore {
     /// [`wait_for`]: FileStore::wait_for
     pub fn reader(&self) -> Reader {
         Reader::with_limit(self.inner.dir.clone(), self.inner.shared.committed.clone())
+    }
+
+    /// Keeps retention from deleting records at and after `position` for
+    /// as long as the [`RetentionHold`] lives; [`RetentionHold::release_to`] moves it on.
+    /// A [`Forwarder`](crate::store::Forwarder) holds the records it has
+    /// not delivered yet.
+    pub fn hold(&self, position: Position) -> RetentionHold {
+        let at = Arc::new(std::sync::atomic::AtomicU64::new(position.0));
+        self.inner.shared.hold(&at);
+        RetentionHold { at }
     }
 
     /// Refuses further writes, lets the writer finish what is queued, sync

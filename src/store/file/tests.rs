@@ -163,6 +163,49 @@ async fn retention_by_size_deletes_the_oldest_segments() {
 }
 
 #[tokio::test]
+async fn retention_keeps_what_a_hold_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::builder(dir.path())
+        .segment_size(300)
+        .retention_size(1000)
+        .open()
+        .unwrap();
+    let hold = store.hold(Position::new(5));
+    for i in 0..40 {
+        store.write(push("a", i)).await.unwrap();
+    }
+    // Over the size, but record 5 on is held.
+    let records = read_all(dir.path());
+    assert!(
+        records[0].position <= Position::new(5),
+        "{:?}",
+        records[0].position
+    );
+    assert!(records.len() >= 35);
+    // Moved on: the next rotation deletes what is no longer held.
+    hold.release_to(Position::new(30));
+    assert_eq!(hold.position(), Position::new(30));
+    hold.release_to(Position::new(2)); // never back
+    assert_eq!(hold.position(), Position::new(30));
+    for i in 40..50 {
+        store.write(push("a", i)).await.unwrap();
+    }
+    let first = read_all(dir.path())[0].position;
+    assert!(
+        first > Position::new(5) && first <= Position::new(30),
+        "{first:?}"
+    );
+    // Dropped: only the size limit counts.
+    drop(hold);
+    for i in 50..60 {
+        store.write(push("a", i)).await.unwrap();
+    }
+    let segs = segments(dir.path());
+    let total: u64 = segs.iter().map(|s| fs::metadata(&s.1).unwrap().len()).sum();
+    assert!(total <= 1000 + 300, "{total}");
+}
+
+#[tokio::test]
 async fn retention_by_age_deletes_old_segments_but_never_the_open_one() {
     let dir = tempfile::tempdir().unwrap();
     {

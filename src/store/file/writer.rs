@@ -32,6 +32,8 @@ pub(super) struct Shared {
     /// writer's, so it closes when the writer stops.
     pub(super) committed: watch::Receiver<u64>,
     pub(super) stats: Stats,
+    /// Positions that retention must keep records from (see `RetentionHold`).
+    holds: Mutex<Vec<std::sync::Weak<AtomicU64>>>,
     #[cfg(test)]
     pub(super) fail_next_write: std::sync::atomic::AtomicBool,
     /// Held by a test to keep the writer from taking records.
@@ -68,6 +70,7 @@ impl Shared {
             max_queued,
             committed,
             stats: Stats::default(),
+            holds: Mutex::new(Vec::new()),
             #[cfg(test)]
             fail_next_write: Default::default(),
             #[cfg(test)]
@@ -103,6 +106,24 @@ impl Shared {
         drop(queue);
         self.wake.notify_one();
         Ok(rx)
+    }
+
+    /// Registers a hold: retention keeps every record from its position.
+    pub(super) fn hold(&self, at: &Arc<AtomicU64>) {
+        let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
+        holds.retain(|h| h.strong_count() > 0);
+        holds.push(Arc::downgrade(at));
+    }
+
+    /// The lowest position held, if any hold is alive.
+    fn lowest_hold(&self) -> Option<u64> {
+        let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
+        holds.retain(|h| h.strong_count() > 0);
+        holds
+            .iter()
+            .filter_map(|h| h.upgrade())
+            .map(|at| at.load(Ordering::Acquire))
+            .min()
     }
 
     /// Refuses new records; the writer finishes what is queued and stops.
@@ -385,11 +406,20 @@ impl Writer {
     }
 
     /// Deletes the oldest closed segments while the log is over its size
-    /// or they are past their age. Never the open segment.
+    /// or they are past their age. Never the open segment, and never one
+    /// holding records a `RetentionHold` keeps (a forwarder's records not yet
+    /// delivered): the log then grows until they are, and a full disk
+    /// refuses pushes (507) rather than lose acknowledged ones.
     pub(super) fn retain(&mut self) {
         let now = SystemTime::now();
         let mut total = self.len + self.closed.iter().map(|s| s.2).sum::<u64>();
+        let held = self.shared.lowest_hold();
         while let Some((_, path, size)) = self.closed.front() {
+            // The segment ends where the next one starts.
+            let end = self.closed.get(1).map_or(self.first, |s| s.0);
+            if held.is_some_and(|held| held < end) {
+                break;
+            }
             let over_size = self.retention_size.is_some_and(|max| total > max);
             let too_old = self.retention_age.is_some_and(|age| {
                 fs::metadata(path)
