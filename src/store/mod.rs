@@ -17,6 +17,9 @@
 //! | [`MemoryStore`] | keeps pushes in memory, in order, optionally only the last N |
 //! | [`LogStore`] (a [`MessageStore`]) | logs each encoded push at info level through `tracing` (InfluxDB telemetry's `LogStore`) |
 //! | [`Encoded`] | any [`MessageStore`] behind an [`Encoder`] |
+//! | [`FileStore`] | a durable append-only log of pushes in segment files (the command line's default) |
+//! | [`Forwarder`] | not a store: delivers a file store's records to another store in the background, from a position kept on disk (a write-ahead log in front of a remote) |
+//! | [`FanOut`] | writes each push to several stores, acknowledged when all have it |
 //! | [`BoxStore`] | any store behind one type, to pick a store at run time |
 //! | `Arc<S>` | shares a store between gateways |
 //!
@@ -26,7 +29,9 @@
 //! [`PushGateway::service_builder`](crate::gateway::PushGateway::service_builder).
 
 mod encode;
+mod fan_out;
 mod file;
+mod forward;
 mod log;
 mod memory;
 mod push;
@@ -41,10 +46,12 @@ use std::time::Duration;
 use crate::BoxError;
 
 pub use self::encode::{Encoded, Encoder, Message, MessageStore};
+pub use self::fan_out::FanOut;
 pub use self::file::{
     FileStore, FileStoreBuilder, FileStoreError, Position, Reader, Record, RetentionHold,
     SyncPolicy,
 };
+pub use self::forward::{Forwarder, ForwarderBuilder};
 pub use self::log::LogStore;
 pub use self::memory::MemoryStore;
 pub use self::push::Push;
