@@ -74,6 +74,11 @@ fn help_explains_every_option() {
         "--family",
         "--info-url",
         "--worker-threads",
+        "--wal",
+        "--sync",
+        "--segment-size",
+        "--retention-size",
+        "--retention-age",
     ] {
         assert!(help.contains(option), "{option} missing from:\n{help}");
     }
@@ -83,6 +88,8 @@ fn help_explains_every_option() {
         "[default: text for log, protobuf for file]",
         "[default: 1024000]",
         "[default: 10s]",
+        "[default: always]",
+        "[default: 64MiB]",
         "the number of cores",
     ] {
         assert!(help.contains(default), "{default} missing from:\n{help}");
@@ -110,6 +117,12 @@ fn bad_options_are_refused() {
             "expected log, memory, memory:N or file:DIR",
         ),
         (&["--format", "xml"][..], "expected text, protobuf"),
+        (
+            &["--sync", "sometimes"][..],
+            "expected always, never or an interval",
+        ),
+        (&["--segment-size", "1.5GiB"][..], "unknown unit"),
+        (&["--retention-age", "7"][..], "needs a unit"),
         (
             &["--max-bytes", "lots"][..],
             "invalid value 'lots' for '--max-bytes <N>'",
@@ -595,4 +608,226 @@ fn dump_follow_tails_new_pushes() {
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     dump.kill().unwrap();
     dump.wait().unwrap();
+}
+
+/// The records of the file store in `dir`, by job.
+fn jobs_in(dir: &std::path::Path) -> Vec<String> {
+    pushgate::store::Reader::open(dir)
+        .unwrap()
+        .map(|r| r.unwrap().grouping[0].value().to_owned())
+        .collect()
+}
+
+/// Waits until the one forwarder of the write-ahead log in `dir` has
+/// delivered every record before `position`.
+fn wait_for_position(dir: &std::path::Path, position: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let saved = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "position"))
+            .and_then(|p| std::fs::read_to_string(p).ok());
+        if saved.as_deref() == Some(&format!("{position}\n")) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "position {saved:?} after 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn stop(mut server: Server) {
+    signal(&server, "TERM");
+    let status = server
+        .wait_timeout(Duration::from_secs(5))
+        .expect("still running 5s after SIGTERM");
+    assert_eq!(status.code(), Some(0), "{}", server.output());
+}
+
+#[cfg(unix)]
+#[test]
+fn two_stores_each_get_every_push() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (store_a, store_b) = (
+        format!("file:{}", a.path().display()),
+        format!("file:{}", b.path().display()),
+    );
+    let server = serve(&["--store", &store_a, "--store", &store_b]);
+    assert!(
+        server
+            .output()
+            .contains(&format!("(store all of {store_a}, {store_b}, ")),
+        "{}",
+        server.output()
+    );
+    for job in ["one", "two"] {
+        let path = format!("/metrics/job/{job}");
+        let r = http::request(server.addr, "PUT", &path, &[], GOOD).unwrap();
+        assert_eq!(r.status, 202, "{}", r.text());
+    }
+    stop(server);
+    assert_eq!(jobs_in(a.path()), ["one", "two"]);
+    assert_eq!(jobs_in(b.path()), ["one", "two"]);
+}
+
+/// `--wal`: acknowledged once in the log, forwarded to the store in the
+/// background, and resumed from the kept position after a restart.
+#[cfg(unix)]
+#[test]
+fn the_wal_forwards_to_the_stores_and_resumes_after_a_restart() {
+    let (wal, target) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let wal_dir = wal.path().to_str().unwrap();
+    let store = format!("file:{}", target.path().display());
+    let server = serve(&["--wal", wal_dir, "--store", &store]);
+    assert!(
+        server
+            .output()
+            .contains(&format!("as a write-ahead log, forwarding to {store}")),
+        "{}",
+        server.output()
+    );
+    for job in ["a", "b", "c"] {
+        let path = format!("/metrics/job/{job}");
+        let r = http::request(server.addr, "POST", &path, &[], GOOD).unwrap();
+        assert_eq!(r.status, 202, "{}", r.text());
+    }
+    // Delivered once the forwarder's position says so (a reader of the
+    // target's files may see a record before its write is acknowledged).
+    wait_for_position(wal.path(), 3);
+    assert_eq!(jobs_in(target.path()), ["a", "b", "c"]);
+    stop(server);
+    assert_eq!(jobs_in(wal.path()), ["a", "b", "c"]);
+
+    // Restarted: what arrives next is forwarded, and nothing again.
+    let server = serve(&["--wal", wal_dir, "--store", &store]);
+    let r = http::request(server.addr, "POST", "/metrics/job/d", &[], GOOD).unwrap();
+    assert_eq!(r.status, 202, "{}", r.text());
+    wait_for_position(wal.path(), 4);
+    stop(server);
+    assert_eq!(jobs_in(target.path()), ["a", "b", "c", "d"]);
+
+    // A WAL with nothing to forward to is refused.
+    let out = Command::new(PUSHGATE)
+        .args(["serve", "--listen", "127.0.0.1:0", "--wal", wal_dir])
+        .env_remove("PUSHGATE_STORE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("--wal needs at least one --store to forward to"));
+    let out = Command::new(PUSHGATE)
+        .args(["serve", "--listen", "127.0.0.1:0", "--wal", wal_dir])
+        .args(["--store", "memory", "--format", "line"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--wal cannot keep pushes as line protocol")
+    );
+}
+
+#[test]
+fn a_second_gateway_on_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file:{}", dir.path().display());
+    let server = serve(&["--store", &store]);
+    let out = Command::new(PUSHGATE)
+        .args(["serve", "--listen", "127.0.0.1:0", "--store", &store])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is in use by another file store (its LOCK file is locked)"),
+        "{err}"
+    );
+    // The first one is unharmed.
+    let r = http::request(server.addr, "POST", "/metrics/job/x", &[], GOOD).unwrap();
+    assert_eq!(r.status, 202, "{}", r.text());
+    drop(server);
+}
+
+/// A tmpfs of `size`, unmounted on drop.
+#[cfg(target_os = "linux")]
+struct Tmpfs(tempfile::TempDir);
+
+#[cfg(target_os = "linux")]
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = support::process::runs(
+            "mount",
+            &[
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size}"),
+                "tmpfs",
+                dir.path().to_str()?,
+            ],
+        );
+        mounted.then_some(Tmpfs(dir))
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
+    }
+}
+
+/// A full disk: pushes get 507 with the reason, nothing of them is kept,
+/// and the gateway takes pushes again once space is freed.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_gets_507_and_recovers_when_space_returns() {
+    let Some(fs) = Tmpfs::mount("1m") else {
+        support::process::require(
+            "a_full_disk_gets_507_and_recovers_when_space_returns",
+            false,
+            "mounting a tmpfs (root)",
+        );
+        return;
+    };
+    let data = fs.0.path().join("data");
+    let store = format!("file:{}", data.display());
+    let server = serve(&["--store", &store]);
+    let r = http::request(server.addr, "POST", "/metrics/job/before", &[], GOOD).unwrap();
+    assert_eq!(r.status, 202, "{}", r.text());
+    // Fill the file system.
+    let ballast = fs.0.path().join("ballast");
+    let mut file = std::fs::File::create(&ballast).unwrap();
+    let chunk = vec![0u8; 4096];
+    while file
+        .write_all(&chunk)
+        .and_then(|()| file.sync_all())
+        .is_ok()
+    {}
+    drop(file);
+    // Larger than what is left of the segment's last page.
+    let mut big = String::from("# TYPE jobs_total counter\n");
+    for i in 0..400 {
+        big.push_str(&format!("jobs_total{{queue=\"q{i}\"}} {i}\n"));
+    }
+    for _ in 0..3 {
+        let r = http::request(
+            server.addr,
+            "POST",
+            "/metrics/job/full",
+            &[],
+            big.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(r.status, 507, "{}", r.text());
+        assert_eq!(
+            r.text(),
+            "store out of space: no space left on device writing segment 00000000000000000000.seg\n"
+        );
+    }
+    std::fs::remove_file(&ballast).unwrap();
+    let r = http::request(server.addr, "POST", "/metrics/job/after", &[], GOOD).unwrap();
+    assert_eq!(r.status, 202, "{}", r.text());
+    stop(server);
+    assert_eq!(jobs_in(&data), ["before", "after"]);
 }

@@ -4,10 +4,13 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::io::{self, Write};
+use std::future::Future;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -229,10 +232,38 @@ struct Run<S> {
     stop: watch::Receiver<bool>,
 }
 
+/// A write to the target, boxed: the forwarder polls its writes itself.
+type Write = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>;
+
 /// A record on its way to the target.
 struct InFlight {
     record: Record,
-    write: JoinHandle<Result<(), StoreError>>,
+    write: Write,
+    /// The write's result, once it is done.
+    done: Option<Result<(), StoreError>>,
+}
+
+/// Polls every write in flight, in order (so that a target that queues on
+/// first poll queues in log order), until the first one is done.
+struct FrontDone<'a>(&'a mut VecDeque<InFlight>);
+
+impl Future for FrontDone<'_> {
+    type Output = Result<(), StoreError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let in_flight = &mut *self.get_mut().0;
+        for f in in_flight.iter_mut() {
+            if f.done.is_none() {
+                if let Poll::Ready(result) = f.write.as_mut().poll(cx) {
+                    f.done = Some(result);
+                }
+            }
+        }
+        match in_flight.front_mut().and_then(|f| f.done.take()) {
+            Some(result) => Poll::Ready(result),
+            None => Poll::Pending,
+        }
+    }
 }
 
 impl<S: Store> Run<S> {
@@ -259,7 +290,11 @@ impl<S: Store> Run<S> {
                     Ok(records) => {
                         for record in records {
                             let write = self.send(&record);
-                            in_flight.push_back(InFlight { record, write });
+                            in_flight.push_back(InFlight {
+                                record,
+                                write,
+                                done: None,
+                            });
                         }
                     }
                     Err(e) => {
@@ -274,7 +309,7 @@ impl<S: Store> Run<S> {
                     }
                 }
             }
-            let Some(front) = in_flight.front_mut() else {
+            if in_flight.is_empty() {
                 // Everything read is delivered: past any records skipped
                 // over (aborted ones) too.
                 self.advance(read_to, &mut persisted, true);
@@ -287,16 +322,17 @@ impl<S: Store> Run<S> {
                     _ = stop.wait_for(|&s| s) => break,
                 }
                 continue;
-            };
+            }
             let mut stop = self.stop.clone();
             let result = tokio::select! {
-                result = &mut front.write => result,
+                result = FrontDone(&mut in_flight) => result,
                 _ = stop.wait_for(|&s| s) => break,
             };
+            let front = in_flight.front_mut().expect("FrontDone had a front");
             let position = front.record.position;
             let outcome = match result {
-                Ok(Ok(())) => None,
-                Ok(Err(StoreError::Invalid(e))) => {
+                Ok(()) => None,
+                Err(StoreError::Invalid(e)) => {
                     self.skipped.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(
                         forwarder = %self.name,
@@ -306,8 +342,7 @@ impl<S: Store> Run<S> {
                     );
                     None
                 }
-                Ok(Err(e)) => Some(e.to_string()),
-                Err(e) => Some(format!("the write panicked or was cancelled: {e}")),
+                Err(e) => Some(e.to_string()),
             };
             if let Some(error) = outcome {
                 failures += 1;
@@ -334,9 +369,10 @@ impl<S: Store> Run<S> {
             in_flight.pop_front();
             self.advance(position.next(), &mut persisted, false);
         }
-        for abandoned in &in_flight {
-            abandoned.write.abort();
-        }
+        // Writes in flight are dropped with `in_flight` (each store's
+        // guarantee for a dropped write holds); they are sent again from
+        // the position next time.
+        drop(in_flight);
         let delivered = Position::new(*self.delivered.borrow());
         if delivered != persisted.0 {
             self.persist(delivered, &mut persisted);
@@ -344,11 +380,11 @@ impl<S: Store> Run<S> {
         tracing::debug!(forwarder = %self.name, position = delivered.get(), "forwarder: stopped");
     }
 
-    /// Starts writing `record` to the target.
-    fn send(&self, record: &Record) -> JoinHandle<Result<(), StoreError>> {
+    /// A write of `record` to the target (not yet polled).
+    fn send(&self, record: &Record) -> Write {
         let target = Arc::clone(&self.target);
         let record = record.clone();
-        tokio::spawn(async move {
+        Box::pin(async move {
             let families = record.families().map_err(StoreError::invalid)?;
             let push = Push::new(families, record.format)
                 .with_body(record.payload)

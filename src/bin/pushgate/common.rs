@@ -16,21 +16,27 @@ pub fn init_logging(default_filter: &str) {
         .init();
 }
 
-/// A duration as a number and a unit: `500ms`, `10s`, `1.5s`, `2m`, `1h`.
+/// A duration as a number and a unit: `500ms`, `10s`, `1.5s`, `2m`, `1h`,
+/// `7d`.
 /// Zero is refused: a gateway with no time for a push refuses every push,
 /// and a pusher with none fails every push.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("{s:?} needs a unit: ms, s, m or h (as in 10s)"))?;
+        .ok_or_else(|| format!("{s:?} needs a unit: ms, s, m, h or d (as in 10s)"))?;
     let (number, unit) = s.split_at(split);
     let seconds_per_unit = match unit {
         "ms" => 0.001,
         "s" => 1.0,
         "m" => 60.0,
         "h" => 3600.0,
-        _ => return Err(format!("unknown unit {unit:?} in {s:?}: use ms, s, m or h")),
+        "d" => 86400.0,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {s:?}: use ms, s, m, h or d"
+            ))
+        }
     };
     let number: f64 = number
         .parse()
@@ -41,6 +47,40 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err("the duration must be more than 0".into());
     }
     Ok(duration)
+}
+
+/// A size in bytes: a number and an optional unit, `B`, `KiB`, `MiB`,
+/// `GiB`, `TiB` (powers of 1024) or `kB`, `MB`, `GB`, `TB` (of 1000).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (as in 64MiB)"))?;
+    let unit: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        "kB" | "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        unit => {
+            return Err(format!(
+                "unknown unit {unit:?} in {s:?}: use B, KiB, MiB, GiB, TiB, kB, MB, GB or TB"
+            ))
+        }
+    };
+    let size = number
+        .checked_mul(unit)
+        .ok_or_else(|| format!("{s:?} is out of range"))?;
+    if size == 0 {
+        return Err("the size must be more than 0".into());
+    }
+    Ok(size)
 }
 
 #[cfg(test)]
@@ -61,5 +101,20 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("1e30h").is_err());
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("2 GB"), Ok(2_000_000_000));
+        assert_eq!(parse_size("3KiB"), Ok(3072));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("1.5GiB").unwrap_err().contains("unknown unit"));
+        assert!(parse_size("MiB").is_err());
+        assert!(parse_size("99999999999TiB")
+            .unwrap_err()
+            .contains("out of range"));
     }
 }

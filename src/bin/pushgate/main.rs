@@ -12,6 +12,7 @@ mod common;
 mod dump;
 mod push;
 mod serve;
+mod stores;
 
 /// pushgate: Prometheus push telemetry.
 ///

@@ -1,7 +1,6 @@
 //! `pushgate serve`: the push gateway as a standalone server.
 
 use std::convert::Infallible;
-use std::fmt;
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -19,11 +18,12 @@ use pushgate::gateway::metrics::RegistryService;
 use pushgate::gateway::{GatewayBody, PushGateway};
 use pushgate::matcher::Matcher;
 use pushgate::server::{Server, Shutdown};
-use pushgate::store::{BoxStore, Encoded, Encoder, FileStore, LogStore, MemoryStore, StoreService};
+use pushgate::store::{BoxStore, Encoder, StoreService, SyncPolicy};
 use pushgate::Format;
 use tower::Service;
 
-use crate::common::{init_logging, parse_duration};
+use crate::common::{init_logging, parse_duration, parse_size};
+use crate::stores::{parse_sync, FileOptions, StoreKind, Stores};
 
 /// Options of `pushgate serve`. Each can also be set through the
 /// environment variable named in its help.
@@ -42,22 +42,61 @@ pub struct ServeArgs {
     )]
     listen: String,
 
-    /// Where accepted pushes go: file:DIR, log, memory or memory:N.
+    /// Where accepted pushes go (repeatable) [default: file:./pushgate-data].
     ///
     /// `file:DIR` appends each push to a durable log in DIR (created if
-    /// missing; fsynced before the 202; read it with `pushgate dump DIR`),
-    /// encoded as --format says, delimited protobuf unless --format names
-    /// another. `log` logs each push at info level (target pushgate::store, to
-    /// stderr), encoded as --format says; `memory` keeps every push in
-    /// memory, decoded (it grows without bound: for benchmarks), `memory:N`
-    /// only the last N.
-    #[arg(
-        long,
-        env = "PUSHGATE_STORE",
-        value_name = "STORE",
-        default_value = "file:./pushgate-data"
-    )]
-    store: StoreKind,
+    /// missing; synced before the 202 as --sync says; read it with
+    /// `pushgate dump DIR`), encoded as --format says, delimited protobuf
+    /// unless --format names another. `log` logs each push at info level
+    /// (target pushgate::store, to stderr), encoded as --format says;
+    /// `memory` keeps every push in memory, decoded (it grows without
+    /// bound: for benchmarks), `memory:N` only the last N.
+    ///
+    /// Given more than once, each push goes to every store and gets its
+    /// 202 only when all have it (a store that refuses makes the push
+    /// fail, though the others keep it). With --wal, pushes are
+    /// acknowledged once in the log and forwarded to these stores instead.
+    /// The environment variable gives one store.
+    #[arg(long = "store", env = "PUSHGATE_STORE", value_name = "STORE")]
+    stores: Vec<StoreKind>,
+
+    /// Acknowledge pushes once they are in a file store in DIR, and
+    /// forward them from there to each --store in the background.
+    ///
+    /// A write-ahead log in front of remote stores: the 202 comes at the
+    /// speed of the disk, and a store that is down gets everything once it
+    /// is back, across restarts. Each store's position is kept in
+    /// DIR/forward-<store>.position; a new store starts at the end of the
+    /// log. Retention never deletes what a store has not got yet.
+    #[arg(long, env = "PUSHGATE_WAL", value_name = "DIR")]
+    wal: Option<PathBuf>,
+
+    /// When the file stores sync to disk: always, never or an interval.
+    ///
+    /// always (the default) syncs before each 202, one sync per batch of
+    /// concurrent pushes. An interval such as 100ms acknowledges once
+    /// written and syncs at most that long after; a power loss loses up to
+    /// that much. never leaves syncing to the OS (segments are still synced
+    /// when closed); a power loss loses what the OS had not written.
+    #[arg(long, env = "PUSHGATE_SYNC", value_name = "POLICY", default_value = "always", value_parser = parse_sync)]
+    sync: SyncPolicy,
+
+    /// Size at which file stores start a new segment file, as in 64MiB.
+    #[arg(long, env = "PUSHGATE_SEGMENT_SIZE", value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    segment_size: u64,
+
+    /// Delete the oldest segments of file stores while they hold more than
+    /// this, as in 10GiB [default: keep everything].
+    ///
+    /// Whole segments go, never the one being written, and never records a
+    /// --wal store has not got yet.
+    #[arg(long, env = "PUSHGATE_RETENTION_SIZE", value_name = "SIZE", value_parser = parse_size)]
+    retention_size: Option<u64>,
+
+    /// Delete segments of file stores older than this, as in 7d [default:
+    /// keep everything].
+    #[arg(long, env = "PUSHGATE_RETENTION_AGE", value_name = "DURATION", value_parser = parse_duration)]
+    retention_age: Option<Duration>,
 
     /// Format the log and file stores write pushes in: text, protobuf,
     /// openmetrics, json, line or inbound [default: text for log, protobuf
@@ -118,76 +157,6 @@ accepting, lets pushes in flight finish and exits 0; a second signal, or
 pushes still running after the timeout and one second more, exit at once
 with a non-zero status.";
 
-/// The store named on the command line.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum StoreKind {
-    Log,
-    Memory(Option<usize>),
-    File(PathBuf),
-}
-
-impl FromStr for StoreKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<StoreKind, String> {
-        match s {
-            "log" => Ok(StoreKind::Log),
-            "memory" => Ok(StoreKind::Memory(None)),
-            _ => {
-                if let Some(n) = s.strip_prefix("memory:") {
-                    n.parse().map(|n| StoreKind::Memory(Some(n))).map_err(|_| {
-                        format!("memory:N needs a number of pushes to keep, not {n:?}")
-                    })
-                } else if let Some(dir) = s.strip_prefix("file:") {
-                    if dir.is_empty() {
-                        Err("file:DIR needs a directory".into())
-                    } else {
-                        Ok(StoreKind::File(dir.into()))
-                    }
-                } else {
-                    Err(format!(
-                        "expected log, memory, memory:N or file:DIR, not {s:?}"
-                    ))
-                }
-            }
-        }
-    }
-}
-
-impl fmt::Display for StoreKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StoreKind::Log => f.write_str("log"),
-            StoreKind::Memory(None) => f.write_str("memory"),
-            StoreKind::Memory(Some(n)) => write!(f, "memory:{n}"),
-            StoreKind::File(dir) => write!(f, "file:{}", dir.display()),
-        }
-    }
-}
-
-impl StoreKind {
-    /// The store; `format` is the encoder given on the command line, if any.
-    fn open(&self, format: Option<Encoder>) -> Result<BoxStore, String> {
-        Ok(match self {
-            StoreKind::Log => {
-                BoxStore::new(Encoded::new(LogStore::new(), format.unwrap_or_default()))
-            }
-            StoreKind::File(dir) => {
-                let mut builder = FileStore::builder(dir.clone());
-                if let Some(encoder) = format {
-                    builder = builder.encoder(encoder);
-                }
-                let store = builder
-                    .open()
-                    .map_err(|e| format!("cannot open the file store in {}: {e}", dir.display()))?;
-                BoxStore::new(store)
-            }
-            StoreKind::Memory(None) => BoxStore::new(MemoryStore::new()),
-            StoreKind::Memory(Some(n)) => BoxStore::new(MemoryStore::with_capacity_limit(*n)),
-        })
-    }
-}
-
 fn parse_encoder(s: &str) -> Result<Encoder, String> {
     if s.eq_ignore_ascii_case("inbound") {
         return Ok(Encoder::Inbound);
@@ -238,8 +207,8 @@ pub fn main(args: ServeArgs) -> ExitCode {
 
 type Gateway = PushGateway<StoreService<BoxStore>>;
 
-fn gateway(args: &ServeArgs) -> Result<Gateway, String> {
-    let mut builder = PushGateway::builder(args.store.open(args.format)?)
+fn gateway(args: &ServeArgs, store: BoxStore) -> Gateway {
+    let mut builder = PushGateway::builder(store)
         .max_bytes(args.max_bytes)
         .timeout(args.timeout);
     if !args.families.is_empty() {
@@ -253,9 +222,9 @@ fn gateway(args: &ServeArgs) -> Result<Gateway, String> {
     if let Some(url) = &args.info_url {
         builder = builder.info_url(url.clone());
     }
-    Ok(builder
+    builder
         .build()
-        .expect("a gateway's own registry takes its metrics"))
+        .expect("a gateway's own registry takes its metrics")
 }
 
 async fn run(args: ServeArgs, threads: usize) -> ExitCode {
@@ -280,13 +249,20 @@ async fn run(args: ServeArgs, threads: usize) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let gateway = match gateway(&args) {
-        Ok(gateway) => gateway,
+    let files = FileOptions {
+        sync: args.sync,
+        segment_size: Some(args.segment_size),
+        retention_size: args.retention_size,
+        retention_age: args.retention_age,
+    };
+    let stores = match Stores::open(&args.stores, args.wal.as_ref(), args.format, files) {
+        Ok(stores) => stores,
         Err(error) => {
             eprintln!("pushgate serve: {error}");
             return ExitCode::FAILURE;
         }
     };
+    let gateway = gateway(&args, stores.store.clone());
     let families = if args.families.is_empty() {
         "all".to_owned()
     } else {
@@ -296,10 +272,7 @@ async fn run(args: ServeArgs, threads: usize) -> ExitCode {
         target: "pushgate::serve",
         "listening on http://{addr} (store {}, families {families}, \
          max {} bytes, timeout {:?}, {threads} worker thread{})",
-        match args.store {
-            StoreKind::Log => format!("log as {}", args.format.unwrap_or_default()),
-            memory => memory.to_string(),
-        },
+        stores.description,
         args.max_bytes,
         args.timeout,
         if threads == 1 { "" } else { "s" },
@@ -328,12 +301,9 @@ async fn run(args: ServeArgs, threads: usize) -> ExitCode {
          a second signal exits at once)"
     );
     let _ = stop.send(());
-    tokio::select! {
+    let code = tokio::select! {
         shutdown = &mut server => match shutdown {
-            Shutdown::Drained => {
-                tracing::info!(target: "pushgate::serve", "stopped");
-                ExitCode::SUCCESS
-            }
+            Shutdown::Drained => ExitCode::SUCCESS,
             Shutdown::TimedOut { open } => {
                 tracing::warn!(
                     target: "pushgate::serve",
@@ -345,9 +315,21 @@ async fn run(args: ServeArgs, threads: usize) -> ExitCode {
         },
         signal = signals.recv() => {
             tracing::warn!(target: "pushgate::serve", "second {signal}: exiting now");
-            ExitCode::from(130)
+            return ExitCode::from(130);
+        }
+    };
+    // Forwarders write their positions, file stores sync and close.
+    tokio::select! {
+        () = stores.shutdown() => {}
+        signal = signals.recv() => {
+            tracing::warn!(target: "pushgate::serve", "second {signal}: exiting now");
+            return ExitCode::from(130);
         }
     }
+    if code == ExitCode::SUCCESS {
+        tracing::info!(target: "pushgate::serve", "stopped");
+    }
+    code
 }
 
 /// SIGINT and SIGTERM (Ctrl-C elsewhere), registered once so that none is
@@ -464,19 +446,6 @@ fn text(status: StatusCode, body: String) -> Response<GatewayBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stores() {
-        assert_eq!("log".parse(), Ok(StoreKind::Log));
-        assert_eq!("memory".parse(), Ok(StoreKind::Memory(None)));
-        assert_eq!("memory:5".parse(), Ok(StoreKind::Memory(Some(5))));
-        assert!("memory:x".parse::<StoreKind>().is_err());
-        assert!("disk".parse::<StoreKind>().is_err());
-        assert_eq!("file:./data".parse(), Ok(StoreKind::File("./data".into())));
-        assert!("file:".parse::<StoreKind>().is_err());
-        assert_eq!(StoreKind::File("d".into()).to_string(), "file:d");
-        assert_eq!(StoreKind::Memory(Some(5)).to_string(), "memory:5");
-    }
 
     #[test]
     fn encoders() {

@@ -1,0 +1,282 @@
+//! The stores of `pushgate serve`: parsing `--store` values and opening
+//! them, with the file store's options, fan-out and the write-ahead log.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use pushgate::store::{
+    BoxStore, Encoded, Encoder, FanOut, FileStore, Forwarder, LogStore, MemoryStore, SyncPolicy,
+};
+
+use crate::common::parse_duration;
+
+/// The default of `--store`.
+pub const DEFAULT_STORE: &str = "file:./pushgate-data";
+
+/// One `--store` value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    Log,
+    Memory(Option<usize>),
+    File(PathBuf),
+}
+
+impl FromStr for StoreKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<StoreKind, String> {
+        match s {
+            "log" => Ok(StoreKind::Log),
+            "memory" => Ok(StoreKind::Memory(None)),
+            _ => {
+                if let Some(n) = s.strip_prefix("memory:") {
+                    n.parse().map(|n| StoreKind::Memory(Some(n))).map_err(|_| {
+                        format!("memory:N needs a number of pushes to keep, not {n:?}")
+                    })
+                } else if let Some(dir) = s.strip_prefix("file:") {
+                    if dir.is_empty() {
+                        Err("file:DIR needs a directory".into())
+                    } else {
+                        Ok(StoreKind::File(dir.into()))
+                    }
+                } else {
+                    Err(format!(
+                        "expected log, memory, memory:N or file:DIR, not {s:?}"
+                    ))
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreKind::Log => f.write_str("log"),
+            StoreKind::Memory(None) => f.write_str("memory"),
+            StoreKind::Memory(Some(n)) => write!(f, "memory:{n}"),
+            StoreKind::File(dir) => write!(f, "file:{}", dir.display()),
+        }
+    }
+}
+
+/// `--sync`: `always`, `never` or an interval.
+pub fn parse_sync(s: &str) -> Result<SyncPolicy, String> {
+    match s {
+        "always" => Ok(SyncPolicy::Always),
+        "never" => Ok(SyncPolicy::Never),
+        _ => parse_duration(s)
+            .map(SyncPolicy::Every)
+            .map_err(|e| format!("expected always, never or an interval such as 100ms: {e}")),
+    }
+}
+
+/// How file stores (and the write-ahead log) are opened.
+#[derive(Clone, Copy, Debug)]
+pub struct FileOptions {
+    pub sync: SyncPolicy,
+    pub segment_size: Option<u64>,
+    pub retention_size: Option<u64>,
+    pub retention_age: Option<Duration>,
+}
+
+impl FileOptions {
+    fn open(&self, dir: &Path, encoder: Option<Encoder>) -> Result<FileStore, String> {
+        let mut builder = FileStore::builder(dir).sync(self.sync);
+        if let Some(encoder) = encoder {
+            builder = builder.encoder(encoder);
+        }
+        if let Some(size) = self.segment_size {
+            builder = builder.segment_size(size);
+        }
+        if let Some(size) = self.retention_size {
+            builder = builder.retention_size(size);
+        }
+        if let Some(age) = self.retention_age {
+            builder = builder.retention_age(age);
+        }
+        builder
+            .open()
+            .map_err(|e| format!("cannot open the file store in {}: {e}", dir.display()))
+    }
+}
+
+/// The opened stores: what the gateway writes to, and what must be stopped
+/// and closed on shutdown.
+pub struct Stores {
+    /// What the gateway writes to.
+    pub store: BoxStore,
+    /// How the log line at start describes it.
+    pub description: String,
+    files: Vec<FileStore>,
+    forwarders: Vec<Forwarder>,
+}
+
+impl Stores {
+    /// Opens `kinds` (the default store if none). With `wal`, the gateway
+    /// writes to a file store there and a forwarder per kind delivers to
+    /// it; without, to all kinds at once (a fan-out if more than one).
+    pub fn open(
+        kinds: &[StoreKind],
+        wal: Option<&PathBuf>,
+        encoder: Option<Encoder>,
+        files: FileOptions,
+    ) -> Result<Stores, String> {
+        let default = [DEFAULT_STORE.parse().expect("the default store parses")];
+        let kinds = match (kinds.is_empty(), wal) {
+            (true, Some(_)) => return Err("--wal needs at least one --store to forward to".into()),
+            (true, None) => &default[..],
+            (false, _) => kinds,
+        };
+        if wal.is_some() && encoder == Some(Encoder::Format(pushgate::Format::LineProtocol)) {
+            return Err(
+                "--wal cannot keep pushes as line protocol, which cannot be read back to forward: \
+                 choose another --format"
+                    .into(),
+            );
+        }
+        let mut stores = Stores {
+            store: BoxStore::new(FanOut::new()),
+            description: String::new(),
+            files: Vec::new(),
+            forwarders: Vec::new(),
+        };
+        let mut opened = Vec::with_capacity(kinds.len());
+        for kind in kinds {
+            // Behind a WAL, a target's encoder is its own: --format is the
+            // log's.
+            let encoder = if wal.is_some() { None } else { encoder };
+            opened.push((kind, stores.open_one(kind, encoder, files)?));
+        }
+        match wal {
+            Some(dir) => {
+                let log = files.open(dir, encoder)?;
+                for (kind, target) in opened {
+                    let forwarder = Forwarder::builder(&log, forwarder_name(kind), target)
+                        .start()
+                        .map_err(|e| format!("cannot start forwarding to {kind}: {e}"))?;
+                    stores.forwarders.push(forwarder);
+                }
+                stores.description = format!(
+                    "file:{} as a write-ahead log, forwarding to {}",
+                    dir.display(),
+                    list(kinds, encoder)
+                );
+                stores.store = BoxStore::new(log.clone());
+                stores.files.push(log);
+            }
+            None if opened.len() == 1 => {
+                stores.description = list(kinds, encoder);
+                stores.store = opened.pop().expect("one store").1;
+            }
+            None => {
+                stores.description = format!("all of {}", list(kinds, encoder));
+                let fan_out = opened.into_iter().fold(FanOut::new(), |f, (kind, store)| {
+                    f.store(kind.to_string(), store)
+                });
+                stores.store = BoxStore::new(fan_out);
+            }
+        }
+        Ok(stores)
+    }
+
+    fn open_one(
+        &mut self,
+        kind: &StoreKind,
+        encoder: Option<Encoder>,
+        files: FileOptions,
+    ) -> Result<BoxStore, String> {
+        Ok(match kind {
+            StoreKind::Log => {
+                BoxStore::new(Encoded::new(LogStore::new(), encoder.unwrap_or_default()))
+            }
+            StoreKind::File(dir) => {
+                let store = files.open(dir, encoder)?;
+                self.files.push(store.clone());
+                BoxStore::new(store)
+            }
+            StoreKind::Memory(None) => BoxStore::new(MemoryStore::new()),
+            StoreKind::Memory(Some(n)) => BoxStore::new(MemoryStore::with_capacity_limit(*n)),
+        })
+    }
+
+    /// Stops the forwarders (each writes its position), then closes the
+    /// file stores (each syncs).
+    pub async fn shutdown(self) {
+        for forwarder in self.forwarders {
+            forwarder.stop().await;
+        }
+        for file in self.files {
+            file.close().await;
+        }
+    }
+}
+
+/// How the start-up log names the stores.
+fn list(kinds: &[StoreKind], encoder: Option<Encoder>) -> String {
+    kinds
+        .iter()
+        .map(|kind| match kind {
+            StoreKind::Log => format!("log as {}", encoder.unwrap_or_default()),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A forwarder's name from its target: stable across restarts, so that it
+/// finds its position again, and a file name.
+fn forwarder_name(kind: &StoreKind) -> String {
+    kind.to_string()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stores() {
+        assert_eq!("log".parse(), Ok(StoreKind::Log));
+        assert_eq!("memory".parse(), Ok(StoreKind::Memory(None)));
+        assert_eq!("memory:5".parse(), Ok(StoreKind::Memory(Some(5))));
+        assert!("memory:x".parse::<StoreKind>().is_err());
+        assert!("disk".parse::<StoreKind>().is_err());
+        assert_eq!("file:./data".parse(), Ok(StoreKind::File("./data".into())));
+        assert!("file:".parse::<StoreKind>().is_err());
+        assert_eq!(StoreKind::File("d".into()).to_string(), "file:d");
+        assert_eq!(StoreKind::Memory(Some(5)).to_string(), "memory:5");
+    }
+
+    #[test]
+    fn sync_policies() {
+        assert_eq!(parse_sync("always"), Ok(SyncPolicy::Always));
+        assert_eq!(parse_sync("never"), Ok(SyncPolicy::Never));
+        assert_eq!(
+            parse_sync("100ms"),
+            Ok(SyncPolicy::Every(Duration::from_millis(100)))
+        );
+        assert!(parse_sync("sometimes")
+            .unwrap_err()
+            .contains("expected always, never"));
+    }
+
+    #[test]
+    fn forwarder_names_are_file_names() {
+        assert_eq!(
+            forwarder_name(&StoreKind::File("./a/b".into())),
+            "file_._a_b"
+        );
+        assert_eq!(forwarder_name(&StoreKind::Memory(Some(3))), "memory_3");
+    }
+}
