@@ -16,6 +16,7 @@
 //! | --- | --- |
 //! | [`MemoryStore`] | keeps pushes in memory, in order, optionally only the last N |
 //! | [`LogStore`] (a [`MessageStore`]) | logs each encoded push at info level through `tracing` (InfluxDB telemetry's `LogStore`) |
+//! | [`InfluxStore`] (feature `influxdb`) | writes each push to InfluxDB 1.x or 2.x in line protocol, answering once InfluxDB has |
 //! | [`Encoded`] | any [`MessageStore`] behind an [`Encoder`] |
 //! | [`BoxStore`] | any store behind one type, to pick a store at run time |
 //! | `Arc<S>` | shares a store between gateways |
@@ -27,6 +28,8 @@
 
 mod encode;
 mod file;
+#[cfg(feature = "influxdb")]
+mod influxdb;
 mod log;
 mod memory;
 mod push;
@@ -44,6 +47,8 @@ pub use self::encode::{Encoded, Encoder, Message, MessageStore};
 pub use self::file::{
     FileStore, FileStoreBuilder, FileStoreError, Position, Reader, Record, SyncPolicy,
 };
+#[cfg(feature = "influxdb")]
+pub use self::influxdb::{InfluxBuildError, InfluxStore, InfluxStoreBuilder};
 pub use self::log::LogStore;
 pub use self::memory::MemoryStore;
 pub use self::push::Push;
