@@ -1,66 +1,6 @@
 //! [`InfluxStore`]: pushes written to InfluxDB, 1.x or 2.x, in line
-//! protocol (InfluxDB telemetry's gateway wrote to InfluxDB itself).
-//!
-//! # What is sent
-//!
-//! Each push is one `POST`: its families as
-//! [line protocol](crate::codec::line_protocol) (one point per metric,
-//! measurement = family name, tags = labels including the grouping labels,
-//! fields by type), at nanosecond precision, gzipped by default. A metric
-//! without a timestamp is written at the push's
-//! [`received`](Push::received) time, so that InfluxDB never stamps it
-//! with its own, later, clock. To InfluxDB 1.x it goes to
-//! `/write?db=&rp=&precision=ns` (basic auth when credentials are given),
-//! to 2.x to `/api/v2/write?org=&bucket=&precision=ns` with
-//! `Authorization: Token …`.
-//!
-//! # Answers
-//!
-//! The write resolves `Ok` only once InfluxDB answered 2xx. Otherwise:
-//!
-//! | InfluxDB | store error | gateway |
-//! | --- | --- | --- |
-//! | no connection, no answer within the [timeout](InfluxStoreBuilder::timeout), `429`, `5xx`, retried until the [`retry_for`](InfluxStoreBuilder::retry_for) budget is spent | [`StoreError::Unavailable`] (reason, `Retry-After`) | 503 |
-//! | `401`, `403`, `404` (credentials, database or bucket) | [`StoreError::Failed`] | 500 |
-//! | other `4xx` (`400` bad points, `413` too large) | [`StoreError::Invalid`] | 400 |
-//! | more writes in flight and waiting than [allowed](InfluxStoreBuilder::max_concurrent_requests) | [`StoreError::Overloaded`] | 503 |
-//!
-//! A missing database, bucket or a refused credential is the gateway's
-//! configuration at fault, not the pusher's metrics: it is a 500, not a
-//! 400 that would tell the pusher its push is wrong. Each error's reason is
-//! one line: `influxdb write to URL: STATUS: MESSAGE`, the message being
-//! InfluxDB's own (the `error` or `message` of its JSON body), at most 256
-//! bytes.
-//!
-//! # Limits of the contract
-//!
-//! [`Store`]'s contract is that an error stores nothing. Against a remote
-//! database that can only be approached:
-//!
-//! * **Deletes** are acknowledged and nothing is sent: InfluxDB's write
-//!   API cannot delete a group (a `DELETE FROM` query would need query
-//!   rights and delete history, which a push gateway's delete does not
-//!   mean).
-//! * **Partial writes.** InfluxDB 1.x writes the points it can take and
-//!   answers `400 partial write: … dropped=N` for the rest. The store
-//!   makes that unlikely: the line protocol encoder skips points InfluxDB
-//!   refuses (non-finite values, over-long keys, timestamps out of range)
-//!   and every field it writes is a float, and the store refuses, before
-//!   sending anything, a push with a label InfluxDB refuses as a tag key
-//!   (`time`, and with 2.x `_measurement` and `_field`). What remains
-//!   can only come from the database's state: a field already stored with
-//!   another type by another writer, a series or tag-value limit reached.
-//!   Then the push is refused with InfluxDB's message, and the points
-//!   InfluxDB took stay.
-//! * **A request that was sent** may have been stored even when its answer
-//!   never came (a timeout, a dropped connection, the gateway's deadline
-//!   dropping the write). Retries send the same body, whose points carry
-//!   their timestamps, so InfluxDB overwrites rather than duplicates. A
-//!   write dropped before its request is sent sends nothing.
-//!
-//! Metrics that the encoder skips (an infinite gauge, a NaN sum) are not
-//! refused: the rest of the push is stored, as InfluxDB telemetry's
-//! encoder skipped them.
+//! protocol, as InfluxDB telemetry's pushes ended up in InfluxDB. Its
+//! documentation is on the type (this module is private).
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -96,9 +36,76 @@ const SUCCESS_BODY_LIMIT: usize = 4096;
 /// The `Retry-After` given with [`StoreError::Overloaded`].
 const OVERLOADED_RETRY_AFTER: Duration = Duration::from_secs(1);
 
-/// Writes pushes to InfluxDB 1.x or 2.x (see the [module docs](self) for
-/// what is sent and how each answer is reported). Cloning shares the
-/// store: its client, its limit on requests in flight.
+/// Writes pushes to InfluxDB 1.x or 2.x. Cloning shares the store: its
+/// client, its limit on requests in flight.
+///
+/// # What is sent
+///
+/// Each push is one `POST`: its families as
+/// [line protocol](crate::codec::line_protocol) (one point per metric,
+/// measurement = family name, tags = labels including the grouping labels,
+/// fields by type), at nanosecond precision, gzipped by default. A metric
+/// without a timestamp is written at the push's
+/// [`received`](Push::received) time, so that InfluxDB never stamps it
+/// with its own, later, clock. To InfluxDB 1.x it goes to
+/// `/write?db=&rp=&precision=ns` (basic auth when credentials are given),
+/// to 2.x to `/api/v2/write?org=&bucket=&precision=ns` with
+/// `Authorization: Token …`.
+///
+/// # Answers
+///
+/// The write resolves `Ok` only once InfluxDB answered 2xx. Otherwise:
+///
+/// | InfluxDB | store error | gateway |
+/// | --- | --- | --- |
+/// | no connection, no answer within the [timeout](InfluxStoreBuilder::timeout), `429`, `5xx`, retried until the [`retry_for`](InfluxStoreBuilder::retry_for) budget is spent | [`StoreError::Unavailable`] (reason, `Retry-After`) | 503 |
+/// | `401`, `403`, `404` (credentials, database or bucket) | [`StoreError::Failed`] | 500 |
+/// | other `4xx` (`400` bad points, `413` too large) | [`StoreError::Invalid`] | 400 |
+/// | more writes in flight and waiting than [allowed](InfluxStoreBuilder::max_concurrent_requests) | [`StoreError::Overloaded`] | 503 |
+///
+/// A missing database, bucket or a refused credential is the gateway's
+/// configuration at fault, not the pusher's metrics: it is a 500, not a
+/// 400 that would tell the pusher its push is wrong. Each error's reason is
+/// one line: `influxdb write to URL: STATUS: MESSAGE`, the message being
+/// InfluxDB's own (the `error` or `message` of its JSON body), at most 256
+/// bytes.
+///
+/// # Limits of the contract
+///
+/// [`Store`]'s contract is that an error stores nothing. A store that
+/// forwards to a remote database can keep it only so far:
+///
+/// * **Deletes** are acknowledged and nothing is sent: InfluxDB's write
+///   API cannot delete a group (a `DELETE FROM` query would need query
+///   rights and delete history, which a push gateway's delete does not
+///   mean).
+///   Likewise a `PUT` writes its points as a `POST` does: InfluxDB keeps
+///   history, and the group's metrics not in the push are not removed.
+/// * **Partial writes.** InfluxDB writes the points of a request it can
+///   take and answers `400 partial write: … dropped=N` for the rest. The store
+///   makes that unlikely: the line protocol encoder skips points InfluxDB
+///   refuses (non-finite values, over-long keys, timestamps out of range)
+///   and every field it writes is a float, and the store refuses, before
+///   sending anything, a push with a label InfluxDB refuses as a tag key
+///   (`time`, and with 2.x `_measurement` and `_field`). What remains
+///   can only come from the database's state: a field already stored with
+///   another type by another writer, a series or tag-value limit reached.
+///   Then the push is refused with InfluxDB's message, and the points
+///   InfluxDB took stay.
+/// * **A request that was sent** may have been stored even when its answer
+///   never came (a timeout, a dropped connection, the gateway's deadline
+///   dropping the write). Retries send the same body, whose points carry
+///   their timestamps, so InfluxDB overwrites rather than duplicates. A
+///   write dropped before its request is sent sends nothing.
+///
+/// A client that pushes again after such an error has its metrics written
+/// again at the new receive time: a second point, not an overwrite.
+///
+/// Metrics that the encoder skips (an infinite gauge, a NaN sum) are not
+/// refused: the rest of the push is stored, as InfluxDB telemetry's
+/// encoder skipped them.
+///
+/// # Example
 ///
 /// ```
 /// use std::time::Duration;
@@ -117,14 +124,14 @@ const OVERLOADED_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// );
 ///
 /// // InfluxDB 2.x, org `acme`, bucket `telemetry`.
-/// let v2 = InfluxStore::v2("https://influx.example", "acme", "telemetry", "my-token")
+/// let v2 = InfluxStore::v2("http://influx.example:8086", "acme", "telemetry", "my-token")
 ///     .retry_for(Duration::from_secs(3))
 ///     .max_concurrent_requests(4)
 ///     .build()
 ///     .unwrap();
 /// assert_eq!(
 ///     v2.write_url(),
-///     "https://influx.example/api/v2/write?org=acme&bucket=telemetry&precision=ns"
+///     "http://influx.example:8086/api/v2/write?org=acme&bucket=telemetry&precision=ns"
 /// );
 ///
 /// let gateway = PushGateway::builder(v2).build().unwrap();
@@ -326,7 +333,8 @@ impl InfluxStoreBuilder {
     }
 
     /// A user and password, sent with basic auth (1.x; 2.x takes a
-    /// token).
+    /// token). InfluxDB 1.x also reads them from `u` and `p` in the query;
+    /// the header keeps them out of URLs and their logs.
     pub fn credentials(
         mut self,
         username: impl Into<String>,
@@ -348,7 +356,8 @@ impl InfluxStoreBuilder {
         self
     }
 
-    /// Adds a header to every write (a proxy's auth, say).
+    /// Adds a header to every write (a proxy's auth, say); it replaces a
+    /// header of the same name that the store would set.
     pub fn header(
         mut self,
         name: impl Into<String>,
@@ -358,9 +367,9 @@ impl InfluxStoreBuilder {
         self
     }
 
-    /// How long one request may take until its answer's head (3 s by
-    /// default). A request that takes longer is retried, within the
-    /// budget.
+    /// How long one request may take, answer included (3 s by default).
+    /// A request that takes longer is abandoned and sent again, within
+    /// the budget.
     pub fn timeout(mut self, timeout: Duration) -> InfluxStoreBuilder {
         self.timeout = timeout;
         self
@@ -420,6 +429,11 @@ impl InfluxStoreBuilder {
         match parsed.scheme_str() {
             Some("http" | "https") => {}
             _ => return Err(url_error("the scheme must be http or https")),
+        }
+        // Refused here, not by every write: the client has no TLS.
+        #[cfg(not(feature = "rustls"))]
+        if parsed.scheme_str() == Some("https") {
+            return Err(url_error("https needs pushgate's rustls feature"));
         }
         let Some(authority) = parsed.authority() else {
             return Err(url_error("no host"));
@@ -549,7 +563,7 @@ enum Failure {
 impl Shared {
     async fn write(&self, push: Push) -> Result<(), StoreError> {
         if push.method == PushMethod::Delete {
-            // The write API has no delete; see the module docs.
+            // The write API has no delete; see `InfluxStore`'s docs.
             tracing::debug!(target: TARGET, grouping = ?push.grouping, "delete acknowledged; nothing sent to InfluxDB");
             return Ok(());
         }
@@ -720,7 +734,7 @@ impl Shared {
     }
 }
 
-/// What an answer other than 2xx means (see the module docs' table).
+/// What an answer other than 2xx means (see the table in `InfluxStore`'s docs).
 fn classify(status: StatusCode, reason: String, retry_after: Option<Duration>) -> Failure {
     if is_retryable_status(status) {
         return Failure::Retry(reason, retry_after);
@@ -1046,6 +1060,11 @@ mod tests {
         assert_eq!(
             url_error("http://h:8086/?db=x"),
             "a query or fragment is not allowed"
+        );
+        #[cfg(not(feature = "rustls"))]
+        assert_eq!(
+            url_error("https://h:8086"),
+            "https needs pushgate's rustls feature"
         );
         let err = |b: InfluxStoreBuilder| b.build().unwrap_err();
         assert_eq!(
