@@ -165,9 +165,11 @@ fn encode(text: &str) -> String {
 
 /// Debian's InfluxDB 1.x in a temporary directory.
 struct Influx {
+    // Fields drop in order: the process is killed before its directory
+    // is removed.
+    process: Option<Process>,
     dir: tempfile::TempDir,
     http: SocketAddr,
-    process: Option<Process>,
 }
 
 impl Influx {
@@ -540,9 +542,10 @@ struct Exported {
 
 /// VictoriaMetrics in a temporary directory.
 struct Victoria {
+    // Killed before its directory is removed.
+    _process: Process,
     _dir: tempfile::TempDir,
     addr: SocketAddr,
-    _process: Process,
 }
 
 impl Victoria {
