@@ -571,7 +571,11 @@ impl Shared {
         let Some(body) = self.encode(&push) else {
             return Ok(());
         };
-        let deadline = Instant::now() + self.retry_for;
+        let now = Instant::now();
+        // A budget too long for the clock is as good as none.
+        let deadline = now
+            .checked_add(self.retry_for)
+            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400));
         let _permit = self.acquire(deadline).await?;
         self.send(body, deadline).await
     }
@@ -682,7 +686,12 @@ impl Shared {
             let delay = self
                 .retry
                 .delay(failed, retry_after, fastrand::f64())
-                .filter(|d| Instant::now() + *d < deadline);
+                // Checked: a `Retry-After` may be absurdly long.
+                .filter(|d| {
+                    Instant::now()
+                        .checked_add(*d)
+                        .is_some_and(|end| end < deadline)
+                });
             let Some(delay) = delay else {
                 tracing::warn!(target: TARGET, %reason, attempts = failed, "InfluxDB write failed; giving up");
                 return Err(StoreError::Unavailable {
@@ -1158,6 +1167,20 @@ mod tests {
             format!("influxdb write to {url}: 503 Service Unavailable: overloaded")
         );
         assert_eq!(*retry_after, Some(Duration::from_secs(7)));
+
+        // However long it is.
+        let fake = Fake::answering(&[(429, &[("retry-after", "99999999999999999999")], "")]);
+        let url = fake.serve().await;
+        let store = InfluxStore::v1(&url, "db")
+            .retry_for(Duration::MAX)
+            .build()
+            .unwrap();
+        let err = store.write(push("up 1\n")).await.unwrap_err();
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(u64::MAX)));
+        assert_eq!(
+            err.to_string(),
+            format!("store unavailable: influxdb write to {url}: 429 Too Many Requests")
+        );
 
         // Without one, retries go on until the budget, then the last reason.
         let fake = Fake::answering(&[(502, &[][..], ""); 1000]);
