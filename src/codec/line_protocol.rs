@@ -121,7 +121,6 @@ pub fn encode(families: &[MetricFamily], out: &mut Vec<u8>) -> Result<(), Encode
 /// with none: a store that knows when a push arrived (the InfluxDB store)
 /// must not let the server stamp it with its own later time. Returns the
 /// number of points written.
-#[cfg_attr(not(feature = "influxdb"), allow(dead_code))]
 pub(crate) fn encode_at(
     families: &[MetricFamily],
     default_ns: Option<i64>,
