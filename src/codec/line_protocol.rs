@@ -112,6 +112,21 @@ const FIELD_KEY_SPECIAL: &[u8] = b", =\"";
 /// );
 /// ```
 pub fn encode(families: &[MetricFamily], out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    encode_at(families, None, out);
+    Ok(())
+}
+
+/// As [`encode`], but a metric without a timestamp (or with one that is
+/// zero or negative) is written at `default_ns` when given, rather than
+/// with none: a store that knows when a push arrived (the InfluxDB store)
+/// must not let the server stamp it with its own later time. Returns the
+/// number of points written.
+pub(crate) fn encode_at(
+    families: &[MetricFamily],
+    default_ns: Option<i64>,
+    out: &mut Vec<u8>,
+) -> usize {
+    let mut points = 0;
     let mut fields = Fields::default();
     let mut tags: Vec<&LabelPair> = Vec::new();
     for mf in families {
@@ -125,12 +140,14 @@ pub fn encode(families: &[MetricFamily], out: &mut Vec<u8>) -> Result<(), Encode
                 continue;
             }
             let start = out.len();
-            if !write_point(out, mf.name(), m, &mut tags, &fields) {
+            if write_point(out, mf.name(), m, &mut tags, &fields, default_ns) {
+                points += 1;
+            } else {
                 out.truncate(start);
             }
         }
     }
-    Ok(())
+    points
 }
 
 /// Writes one point; false if it must be skipped (the caller truncates).
@@ -140,10 +157,12 @@ fn write_point<'m>(
     m: &'m Metric,
     tags: &mut Vec<&'m LabelPair>,
     fields: &Fields,
+    default_ns: Option<i64>,
 ) -> bool {
     let Some(timestamp) = timestamp_ns(m) else {
         return false;
     };
+    let timestamp = timestamp.or(default_ns);
 
     let start = out.len();
     escape(out, name.as_bytes(), MEASUREMENT_SPECIAL);
@@ -367,6 +386,34 @@ mod tests {
             })),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_default_timestamp_stamps_only_metrics_without_one() {
+        let mut stamped = gauge(2.0);
+        stamped.timestamp_ms = Some(1_000);
+        let mut zero = gauge(3.0);
+        zero.timestamp_ms = Some(0);
+        let mut inf = gauge(f64::INFINITY);
+        inf.timestamp_ms = None;
+        let families = [family(
+            "g",
+            MetricType::Gauge,
+            vec![gauge(1.0), stamped, zero, inf],
+        )];
+        let mut out = Vec::new();
+        let points = encode_at(&families, Some(1_700_000_000_123_456_789), &mut out);
+        assert_eq!(points, 3);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "g gauge=1 1700000000123456789\n\
+             g gauge=2 1000000000\n\
+             g gauge=3 1700000000123456789\n"
+        );
+        // Without one, as `encode`.
+        let mut out = Vec::new();
+        assert_eq!(encode_at(&families, None, &mut out), 3);
+        assert_eq!(String::from_utf8(out).unwrap(), lp(&families));
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! | --- | --- |
 //! | [`MemoryStore`] | keeps pushes in memory, in order, optionally only the last N |
 //! | [`LogStore`] (a [`MessageStore`]) | logs each encoded push at info level through `tracing` (InfluxDB telemetry's `LogStore`) |
+//! | [`InfluxStore`] (feature `influxdb`) | writes each push to InfluxDB 1.x or 2.x in line protocol, answering once InfluxDB has |
 //! | [`Encoded`] | any [`MessageStore`] behind an [`Encoder`] |
 //! | [`FileStore`] | a durable append-only log of pushes in segment files (the command line's default) |
 //! | [`Forwarder`] | not a store: delivers a file store's records to another store in the background, from a position kept on disk (a write-ahead log in front of a remote) |
@@ -32,6 +33,8 @@ mod encode;
 mod fan_out;
 mod file;
 mod forward;
+#[cfg(feature = "influxdb")]
+mod influxdb;
 mod log;
 mod memory;
 mod push;
@@ -51,7 +54,12 @@ pub use self::file::{
     FileStore, FileStoreBuilder, FileStoreError, Position, Reader, Record, RetentionHold,
     SyncPolicy,
 };
+<<<<<<< HEAD
 pub use self::forward::{Forwarder, ForwarderBuilder};
+=======
+#[cfg(feature = "influxdb")]
+pub use self::influxdb::{InfluxBuildError, InfluxStore, InfluxStoreBuilder};
+>>>>>>> influxdb
 pub use self::log::LogStore;
 pub use self::memory::MemoryStore;
 pub use self::push::Push;
