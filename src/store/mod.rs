@@ -54,12 +54,9 @@ pub use self::file::{
     FileStore, FileStoreBuilder, FileStoreError, Position, Reader, Record, RetentionHold,
     SyncPolicy,
 };
-<<<<<<< HEAD
 pub use self::forward::{Forwarder, ForwarderBuilder};
-=======
 #[cfg(feature = "influxdb")]
 pub use self::influxdb::{InfluxBuildError, InfluxStore, InfluxStoreBuilder};
->>>>>>> influxdb
 pub use self::log::LogStore;
 pub use self::memory::MemoryStore;
 pub use self::push::Push;
