@@ -29,6 +29,7 @@ use support::process::{require, runs};
 use tower::ServiceExt;
 
 const INFLUXD: &str = "/usr/bin/influxd";
+const PUSHGATE: &str = env!("CARGO_BIN_EXE_pushgate");
 const VICTORIA_METRICS: &str = "/usr/bin/victoria-metrics";
 
 /// A counter, a gauge, a histogram and a summary.
@@ -692,4 +693,65 @@ async fn influxdb_2x_write_api_as_victoria_metrics_serves_it() {
     .collect();
     want.sort_by(|a, b| a.labels.cmp(&b.labels));
     assert_eq!(series, want);
+}
+
+/// `pushgate serve --store influxdb:URL?db=DB`, as an operator runs it,
+/// directly and behind a write-ahead log (`--wal`): each push is in
+/// InfluxDB, stamped with its receive time and grouping labels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushgate_serve_writes_to_influxdb_directly_and_through_a_wal() {
+    if !influxd_here("pushgate_serve_writes_to_influxdb_directly_and_through_a_wal") {
+        return;
+    }
+    let influx = Influx::start().await;
+    influx.query(None, "CREATE DATABASE cli").await;
+    let store = format!("influxdb:{}?db=cli", influx.url());
+    let wal = tempfile::tempdir().unwrap();
+    let runs: [&[&str]; 2] = [&[], &["--wal", wal.path().to_str().unwrap()]];
+    for (i, extra) in runs.into_iter().enumerate() {
+        let mut command = Command::new(PUSHGATE);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--store", &store])
+            .args(extra)
+            .env("RUST_LOG", "info");
+        let server = support::process::Server::start(command);
+        assert!(
+            server.output().contains(&format!("store {store}"))
+                || server.output().contains(&format!("forwarding to {store}")),
+            "{}",
+            server.output()
+        );
+        let url = format!("http://{}/metrics/job/cli/run/{i}", server.addr);
+        let (status, _, body) = exchange(Method::POST, &url, "up 1\n").await.unwrap();
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        // Directly, it is there once acknowledged; through the WAL, soon.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let rows = influx.rows("cli", "up").await;
+            let run = i.to_string();
+            let ours =
+                |r: &&BTreeMap<String, Value>| r.get("run") == Some(&Value::from(run.as_str()));
+            if let Some(row) = rows.iter().find(ours) {
+                assert_eq!(row.get("job"), Some(&Value::from("cli")), "{row:?}");
+                assert_eq!(row.get("value"), Some(&Value::from(1)), "{row:?}");
+                break;
+            }
+            assert!(i == 1, "not written before the 202: {rows:?}");
+            assert!(Instant::now() < deadline, "not forwarded in 10 s: {rows:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        drop(server);
+    }
+    // A 2.x store without its token is refused at start.
+    let out = Command::new(PUSHGATE)
+        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+        .arg(format!("influxdb:{}?org=o&bucket=b", influx.url()))
+        .env_remove("PUSHGATE_INFLUX_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("(2.x) needs --influx-token"),
+        "{out:?}"
+    );
 }

@@ -23,7 +23,7 @@ use pushgate::Format;
 use tower::Service;
 
 use crate::common::{init_logging, parse_duration, parse_size};
-use crate::stores::{parse_sync, FileOptions, StoreKind, Stores};
+use crate::stores::{parse_sync, FileOptions, RemoteArgs, StoreKind, Stores};
 
 /// Options of `pushgate serve`. Each can also be set through the
 /// environment variable named in its help.
@@ -51,6 +51,12 @@ pub struct ServeArgs {
     /// (target pushgate::store, to stderr), encoded as --format says;
     /// `memory` keeps every push in memory, decoded (it grows without
     /// bound: for benchmarks), `memory:N` only the last N.
+    ///
+    /// `influxdb:URL?db=DB[&rp=RP]` writes each push to InfluxDB 1.x's
+    /// /write (--influx-username, --influx-password), and
+    /// `influxdb:URL?org=ORG&bucket=BUCKET` to InfluxDB 2.x's /api/v2/write
+    /// (--influx-token), in line protocol; the 202 comes once InfluxDB has
+    /// the points.
     ///
     /// Given more than once, each push goes to every store and gets its
     /// 202 only when all have it (a store that refuses makes the push
@@ -144,6 +150,9 @@ pub struct ServeArgs {
     /// 1 runs everything, accepting included, on one thread.
     #[arg(long, env = "PUSHGATE_WORKER_THREADS", value_name = "N")]
     worker_threads: Option<NonZeroUsize>,
+
+    #[command(flatten)]
+    remote: RemoteArgs,
 }
 
 const AFTER_HELP: &str = "\
@@ -255,7 +264,13 @@ async fn run(args: ServeArgs, threads: usize) -> ExitCode {
         retention_size: args.retention_size,
         retention_age: args.retention_age,
     };
-    let stores = match Stores::open(&args.stores, args.wal.as_ref(), args.format, files) {
+    let stores = match Stores::open(
+        &args.stores,
+        args.wal.as_ref(),
+        args.format,
+        files,
+        &args.remote,
+    ) {
         Ok(stores) => stores,
         Err(error) => {
             eprintln!("pushgate serve: {error}");

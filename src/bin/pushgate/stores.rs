@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use clap::Args;
+use pushgate::client::HttpClient;
 use pushgate::store::{
-    BoxStore, Encoded, Encoder, FanOut, FileStore, Forwarder, LogStore, MemoryStore, SyncPolicy,
+    BoxStore, Encoded, Encoder, FanOut, FileStore, Forwarder, InfluxStore, LogStore, MemoryStore,
+    SyncPolicy,
 };
 
 use crate::common::parse_duration;
@@ -21,6 +24,172 @@ pub enum StoreKind {
     Log,
     Memory(Option<usize>),
     File(PathBuf),
+    Influx(Influx),
+}
+
+/// Where `influxdb:URL?...` writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Influx {
+    /// The server's URL, without the query.
+    url: String,
+    api: InfluxApi,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum InfluxApi {
+    V1 { db: String, rp: Option<String> },
+    V2 { org: String, bucket: String },
+}
+
+impl FromStr for Influx {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Influx, String> {
+        let usage = "influxdb:URL?db=DB[&rp=RP] (1.x) or influxdb:URL?org=ORG&bucket=BUCKET (2.x)";
+        let (url, query) = s
+            .split_once('?')
+            .ok_or_else(|| format!("expected {usage}"))?;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(format!(
+                "expected an http or https URL in {usage}, not {url:?}"
+            ));
+        }
+        let mut fields = std::collections::BTreeMap::new();
+        for pair in query.split('&') {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if !["db", "rp", "org", "bucket"].contains(&key) {
+                return Err(format!("unknown {key:?} in {s:?}: expected {usage}"));
+            }
+            if value.is_empty() {
+                return Err(format!("{key} is empty in {s:?}"));
+            }
+            fields.insert(key, value.to_owned());
+        }
+        let mut take = |key| fields.remove(key);
+        let api = match (take("db"), take("rp"), take("org"), take("bucket")) {
+            (Some(db), rp, None, None) => InfluxApi::V1 { db, rp },
+            (None, None, Some(org), Some(bucket)) => InfluxApi::V2 { org, bucket },
+            _ => return Err(format!("expected {usage}, not {s:?}")),
+        };
+        Ok(Influx {
+            url: url.to_owned(),
+            api,
+        })
+    }
+}
+
+impl fmt::Display for Influx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.api {
+            InfluxApi::V1 { db, rp } => {
+                write!(f, "{}?db={db}", self.url)?;
+                rp.as_ref().map_or(Ok(()), |rp| write!(f, "&rp={rp}"))
+            }
+            InfluxApi::V2 { org, bucket } => write!(f, "{}?org={org}&bucket={bucket}", self.url),
+        }
+    }
+}
+
+/// Options of the stores that send to a server (InfluxDB, remote write).
+#[derive(Clone, Debug, Default, Args)]
+pub struct RemoteArgs {
+    /// Also trust the CA certificates in this PEM file when a store sends
+    /// over HTTPS (the Mozilla roots are trusted too).
+    #[arg(long, env = "PUSHGATE_REMOTE_CA_CERT", value_name = "FILE")]
+    remote_ca_cert: Option<PathBuf>,
+
+    /// Client certificate (PEM, chain first) that stores present over
+    /// HTTPS, for mutual TLS; needs --remote-client-key.
+    #[arg(
+        long,
+        env = "PUSHGATE_REMOTE_CLIENT_CERT",
+        value_name = "FILE",
+        requires = "remote_client_key"
+    )]
+    remote_client_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of --remote-client-cert.
+    #[arg(
+        long,
+        env = "PUSHGATE_REMOTE_CLIENT_KEY",
+        value_name = "FILE",
+        requires = "remote_client_cert"
+    )]
+    remote_client_key: Option<PathBuf>,
+
+    /// How long a store that sends keeps retrying a write (connection
+    /// errors, 429, 5xx) before the push gets 503.
+    ///
+    /// Keep it under --timeout, or the gateway answers 504 first.
+    #[arg(long, env = "PUSHGATE_REMOTE_RETRY_FOR", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    remote_retry_for: Duration,
+
+    /// InfluxDB 2.x API token (influxdb:URL?org=..&bucket=..).
+    #[arg(
+        long,
+        env = "PUSHGATE_INFLUX_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    influx_token: Option<String>,
+
+    /// InfluxDB 1.x user name (basic auth); the password is
+    /// --influx-password.
+    #[arg(long, env = "PUSHGATE_INFLUX_USERNAME", value_name = "USER")]
+    influx_username: Option<String>,
+
+    /// InfluxDB 1.x password (better given in the environment).
+    #[arg(
+        long,
+        env = "PUSHGATE_INFLUX_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    influx_password: Option<String>,
+}
+
+impl RemoteArgs {
+    /// The HTTP client of the stores that send, with the TLS options.
+    fn client(&self) -> Result<HttpClient, String> {
+        let read = |path: &PathBuf| {
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+        };
+        let mut builder = HttpClient::builder();
+        if let Some(ca) = &self.remote_ca_cert {
+            builder = builder.root_certificates_pem(read(ca)?);
+        }
+        if let (Some(cert), Some(key)) = (&self.remote_client_cert, &self.remote_client_key) {
+            builder = builder.identity_pem(read(cert)?, read(key)?);
+        }
+        builder.build().map_err(|e| e.to_string())
+    }
+
+    fn influx(&self, influx: &Influx, client: HttpClient) -> Result<InfluxStore, String> {
+        let builder = match &influx.api {
+            InfluxApi::V1 { db, rp } => {
+                let mut builder = InfluxStore::v1(influx.url.clone(), db.clone());
+                if let Some(rp) = rp {
+                    builder = builder.retention_policy(rp.clone());
+                }
+                if let Some(user) = &self.influx_username {
+                    let password = self.influx_password.clone().unwrap_or_default();
+                    builder = builder.credentials(user.clone(), password);
+                }
+                builder
+            }
+            InfluxApi::V2 { org, bucket } => {
+                let token = self.influx_token.clone().ok_or_else(|| {
+                    format!("influxdb:{influx} (2.x) needs --influx-token or PUSHGATE_INFLUX_TOKEN")
+                })?;
+                InfluxStore::v2(influx.url.clone(), org.clone(), bucket.clone(), token)
+            }
+        };
+        builder
+            .client(client)
+            .retry_for(self.remote_retry_for)
+            .build()
+            .map_err(|e| format!("influxdb:{influx}: {e}"))
+    }
 }
 
 impl FromStr for StoreKind {
@@ -35,6 +204,8 @@ impl FromStr for StoreKind {
                     n.parse().map(|n| StoreKind::Memory(Some(n))).map_err(|_| {
                         format!("memory:N needs a number of pushes to keep, not {n:?}")
                     })
+                } else if let Some(influx) = s.strip_prefix("influxdb:") {
+                    influx.parse().map(StoreKind::Influx)
                 } else if let Some(dir) = s.strip_prefix("file:") {
                     if dir.is_empty() {
                         Err("file:DIR needs a directory".into())
@@ -43,7 +214,7 @@ impl FromStr for StoreKind {
                     }
                 } else {
                     Err(format!(
-                        "expected log, memory, memory:N or file:DIR, not {s:?}"
+                        "expected file:DIR, log, memory, memory:N or influxdb:URL?..., not {s:?}"
                     ))
                 }
             }
@@ -58,6 +229,7 @@ impl fmt::Display for StoreKind {
             StoreKind::Memory(None) => f.write_str("memory"),
             StoreKind::Memory(Some(n)) => write!(f, "memory:{n}"),
             StoreKind::File(dir) => write!(f, "file:{}", dir.display()),
+            StoreKind::Influx(influx) => write!(f, "influxdb:{influx}"),
         }
     }
 }
@@ -123,6 +295,7 @@ impl Stores {
         wal: Option<&PathBuf>,
         encoder: Option<Encoder>,
         files: FileOptions,
+        remote: &RemoteArgs,
     ) -> Result<Stores, String> {
         let default = [DEFAULT_STORE.parse().expect("the default store parses")];
         let kinds = match (kinds.is_empty(), wal) {
@@ -148,7 +321,7 @@ impl Stores {
             // Behind a WAL, a target's encoder is its own: --format is the
             // log's.
             let encoder = if wal.is_some() { None } else { encoder };
-            opened.push((kind, stores.open_one(kind, encoder, files)?));
+            opened.push((kind, stores.open_one(kind, encoder, files, remote)?));
         }
         match wal {
             Some(dir) => {
@@ -187,6 +360,7 @@ impl Stores {
         kind: &StoreKind,
         encoder: Option<Encoder>,
         files: FileOptions,
+        remote: &RemoteArgs,
     ) -> Result<BoxStore, String> {
         Ok(match kind {
             StoreKind::Log => {
@@ -199,6 +373,7 @@ impl Stores {
             }
             StoreKind::Memory(None) => BoxStore::new(MemoryStore::new()),
             StoreKind::Memory(Some(n)) => BoxStore::new(MemoryStore::with_capacity_limit(*n)),
+            StoreKind::Influx(influx) => BoxStore::new(remote.influx(influx, remote.client()?)?),
         })
     }
 
@@ -256,6 +431,28 @@ mod tests {
         assert!("file:".parse::<StoreKind>().is_err());
         assert_eq!(StoreKind::File("d".into()).to_string(), "file:d");
         assert_eq!(StoreKind::Memory(Some(5)).to_string(), "memory:5");
+        for influx in [
+            "influxdb:http://127.0.0.1:8086?db=telemetry",
+            "influxdb:https://influx.example/prefix?db=t&rp=week",
+            "influxdb:http://127.0.0.1:8086?org=acme&bucket=telemetry",
+        ] {
+            let kind: StoreKind = influx.parse().unwrap();
+            assert_eq!(kind.to_string(), influx);
+        }
+        for (bad, why) in [
+            ("influxdb:http://h:8086", "expected influxdb:URL?db=DB"),
+            ("influxdb:h:8086?db=t", "expected an http or https URL"),
+            (
+                "influxdb:http://h?db=t&org=o",
+                "expected influxdb:URL?db=DB",
+            ),
+            ("influxdb:http://h?org=o", "expected influxdb:URL?db=DB"),
+            ("influxdb:http://h?db=", "db is empty"),
+            ("influxdb:http://h?database=t", "unknown \"database\""),
+        ] {
+            let err = bad.parse::<StoreKind>().unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]
