@@ -17,6 +17,7 @@
 //! | [`MemoryStore`] | keeps pushes in memory, in order, optionally only the last N |
 //! | [`LogStore`] (a [`MessageStore`]) | logs each encoded push at info level through `tracing` (InfluxDB telemetry's `LogStore`) |
 //! | [`Encoded`] | any [`MessageStore`] behind an [`Encoder`] |
+//! | `RemoteWriteStore` (feature `remote-write`) | forwards to a Prometheus remote write receiver, acknowledging once the remote accepted |
 //! | [`BoxStore`] | any store behind one type, to pick a store at run time |
 //! | `Arc<S>` | shares a store between gateways |
 //!
@@ -30,6 +31,8 @@ mod file;
 mod log;
 mod memory;
 mod push;
+#[cfg(feature = "remote-write")]
+mod remote_write;
 mod service;
 
 use std::fmt;
@@ -47,6 +50,8 @@ pub use self::file::{
 pub use self::log::LogStore;
 pub use self::memory::MemoryStore;
 pub use self::push::Push;
+#[cfg(feature = "remote-write")]
+pub use self::remote_write::{RemoteWriteBuildError, RemoteWriteBuilder, RemoteWriteStore};
 pub use self::service::{StoreFuture, StoreService};
 
 /// Records pushed telemetry (InfluxDB telemetry's `Store`, async, given
