@@ -474,7 +474,12 @@ mod tests {
                 ("nh_count", 0)
             ]
         );
-        assert_eq!(show(&series[1..2]), [format!("{{__name__=\"nh_bucket\",job=\"j\",le=\"2\"}} 4 @{AT}")]);
+        assert_eq!(
+            show(&series[1..2]),
+            [format!(
+                "{{__name__=\"nh_bucket\",job=\"j\",le=\"2\"}} 4 @{AT}"
+            )]
+        );
     }
 
     #[test]

@@ -272,7 +272,10 @@ mod tests {
 
     #[test]
     fn refusal_bodies_are_cut_to_one_bounded_line() {
-        assert_eq!(first_line(b"out of order sample\nmore\n"), "out of order sample");
+        assert_eq!(
+            first_line(b"out of order sample\nmore\n"),
+            "out of order sample"
+        );
         assert_eq!(first_line("é".repeat(200).as_bytes()).len(), 256);
         assert_eq!(first_line(b"  \r\n"), "");
     }

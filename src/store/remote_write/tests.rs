@@ -35,7 +35,12 @@ impl Fake {
             .lock()
             .unwrap()
             .iter()
-            .map(|(_, r)| r.timeseries.iter().map(|s| s.labels[0].value.clone()).collect())
+            .map(|(_, r)| {
+                r.timeseries
+                    .iter()
+                    .map(|s| s.labels[0].value.clone())
+                    .collect()
+            })
             .collect()
     }
 
@@ -210,16 +215,19 @@ async fn retries_a_refused_connection_until_the_remote_is_up() {
     // Let a few attempts be refused, then listen.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!write.is_finished());
-    let fake = serve(tokio::net::TcpListener::bind(addr).await.unwrap(), ok(), 100);
+    let fake = serve(
+        tokio::net::TcpListener::bind(addr).await.unwrap(),
+        ok(),
+        100,
+    );
     write.await.unwrap().unwrap();
     assert_eq!(fake.names(), [["a"]]);
 }
 
 #[tokio::test]
 async fn out_of_retry_budget_the_write_is_unavailable_with_the_reason() {
-    let reply: Box<Reply> = Box::new(|_, _| {
-        (StatusCode::BAD_GATEWAY, "upstream down\nstack...").into_response()
-    });
+    let reply: Box<Reply> =
+        Box::new(|_, _| (StatusCode::BAD_GATEWAY, "upstream down\nstack...").into_response());
     let (fake, url) = fake(reply).await;
     let store = RemoteWriteStore::builder(url.clone())
         .retry_for(Duration::from_millis(300))
@@ -246,7 +254,10 @@ async fn out_of_retry_budget_the_write_is_unavailable_with_the_reason() {
     let text = err.to_string();
     assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
     assert!(
-        text.starts_with(&format!("store unavailable: remote write to {}: ", write_url(addr))),
+        text.starts_with(&format!(
+            "store unavailable: remote write to {}: ",
+            write_url(addr)
+        )),
         "{text}"
     );
     assert!(text.to_lowercase().contains("connection refused"), "{text}");
@@ -258,12 +269,12 @@ async fn a_4xx_on_a_mixed_batch_fails_only_the_bad_write() {
     // Refuses any request holding `bad`, as Prometheus refuses (and rolls
     // back) a whole request with one out-of-order sample.
     let reply: Box<Reply> = Box::new(|_, request| {
-        if request.timeseries.iter().any(|s| s.labels[0].value == "bad") {
-            (
-                StatusCode::BAD_REQUEST,
-                "out of order sample\nsecond line",
-            )
-                .into_response()
+        if request
+            .timeseries
+            .iter()
+            .any(|s| s.labels[0].value == "bad")
+        {
+            (StatusCode::BAD_REQUEST, "out of order sample\nsecond line").into_response()
         } else {
             StatusCode::NO_CONTENT.into_response()
         }
@@ -340,7 +351,10 @@ async fn sends_the_protocol_auth_and_custom_headers() {
     let h = fake.headers(0);
     let get = |name: &str| h.get(name).map(|v| v.to_str().unwrap().to_owned());
     assert_eq!(get("content-encoding").as_deref(), Some("snappy"));
-    assert_eq!(get("content-type").as_deref(), Some("application/x-protobuf"));
+    assert_eq!(
+        get("content-type").as_deref(),
+        Some("application/x-protobuf")
+    );
     assert_eq!(
         get("x-prometheus-remote-write-version").as_deref(),
         Some("0.1.0")
@@ -443,7 +457,12 @@ fn bad_settings_are_refused() {
         .header("bad name", "v")
         .build()
         .unwrap_err();
-    assert_eq!(err, RemoteWriteBuildError::Header { name: "bad name".into() });
+    assert_eq!(
+        err,
+        RemoteWriteBuildError::Header {
+            name: "bad name".into()
+        }
+    );
     drop(_guard);
     let err = RemoteWriteStore::builder("http://h/w").build().unwrap_err();
     assert_eq!(err, RemoteWriteBuildError::NoRuntime);
