@@ -146,7 +146,11 @@ impl Sender {
                 Ok(Ok(())) => return Ok(()),
                 Ok(Err(error)) => error,
                 Err(_) => SendError::Unavailable {
-                    what: format!("no answer within {limit:?}"),
+                    what: if limit < self.timeout {
+                        format!("no answer within the retry budget ({:?})", self.retry_for)
+                    } else {
+                        format!("no answer within {limit:?}")
+                    },
                     retry_after: None,
                 },
             };

@@ -114,8 +114,10 @@ async fn until(what: &str, done: impl Fn() -> bool) {
 #[tokio::test]
 async fn concurrent_writes_share_one_request() {
     let (fake, url) = fake(ok()).await;
+    // The batch leaves when all ten are in, however slowly they come.
     let store = RemoteWriteStore::builder(url)
-        .batch_delay(Duration::from_millis(200))
+        .max_samples_per_send(10)
+        .batch_delay(Duration::from_secs(3600))
         .build()
         .unwrap();
     let writes: Vec<_> = (0..10)
@@ -265,6 +267,30 @@ async fn out_of_retry_budget_the_write_is_unavailable_with_the_reason() {
 }
 
 #[tokio::test]
+async fn a_remote_that_does_not_answer_times_out_as_unavailable() {
+    // Never answers.
+    let (fake, url) = fake_gated(ok(), 0).await;
+    let store = RemoteWriteStore::builder(url.clone())
+        .timeout(Duration::from_millis(100))
+        .retry_for(Duration::from_millis(250))
+        .build()
+        .unwrap();
+    let err = store.write(push("a 1\n")).await.unwrap_err();
+    // "within 100ms", or "within the retry budget (250ms)" when a retry
+    // had only what was left of it.
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "store unavailable: remote write to {url}: no answer within "
+        )),
+        "{text}"
+    );
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
+    assert!(!fake.names().is_empty());
+    assert_eq!(store.queued_samples(), 0);
+}
+
+#[tokio::test]
 async fn a_4xx_on_a_mixed_batch_fails_only_the_bad_write() {
     // Refuses any request holding `bad`, as Prometheus refuses (and rolls
     // back) a whole request with one out-of-order sample.
@@ -281,7 +307,8 @@ async fn a_4xx_on_a_mixed_batch_fails_only_the_bad_write() {
     });
     let (fake, url) = fake(reply).await;
     let store = RemoteWriteStore::builder(url.clone())
-        .batch_delay(Duration::from_millis(200))
+        .max_samples_per_send(3)
+        .batch_delay(Duration::from_secs(3600))
         .build()
         .unwrap();
     let writes: Vec<_> = ["good1 1\n", "bad 1\n", "good2 1\n"]
@@ -415,7 +442,8 @@ async fn a_refusal_of_the_stores_configuration_is_a_failure() {
     let reply: Box<Reply> = Box::new(|_, _| (StatusCode::UNAUTHORIZED, "who?").into_response());
     let (fake, url) = fake(reply).await;
     let store = RemoteWriteStore::builder(url.clone())
-        .batch_delay(Duration::from_millis(100))
+        .max_samples_per_send(2)
+        .batch_delay(Duration::from_secs(3600))
         .build()
         .unwrap();
     let a = tokio::spawn({
