@@ -116,7 +116,14 @@ impl Queue {
             if state.closed {
                 return Err(StoreError::Closed);
             }
-            let held = self.held();
+            let mut held = self.held();
+            if held.saturating_add(samples) > self.limits.max_queued_samples {
+                // Writes already given up (a gateway deadline passed while
+                // the remote was slow) must not keep the room from others.
+                state.pending.retain(|w| !w.abandoned());
+                state.pending_samples = state.pending.iter().map(Pending::samples).sum();
+                held = self.held();
+            }
             if held > 0 && held.saturating_add(samples) > self.limits.max_queued_samples {
                 return Err(StoreError::Overloaded {
                     retry_after: Some(OVERLOADED_RETRY_AFTER),

@@ -180,6 +180,36 @@ async fn a_full_queue_refuses_at_once_and_queues_nothing() {
 }
 
 #[tokio::test]
+async fn writes_given_up_make_room_in_a_full_queue() {
+    let (fake, url) = fake_gated(ok(), 0).await;
+    let store = RemoteWriteStore::builder(url)
+        .max_queued_samples(2)
+        .max_in_flight(1)
+        .batch_delay(Duration::ZERO)
+        .build()
+        .unwrap();
+    let first = tokio::spawn({
+        let store = store.clone();
+        async move { store.write(push("a 1\n")).await }
+    });
+    until("the first write is in flight", || fake.names().len() == 1).await;
+    // Queued behind it, then given up.
+    let given_up = tokio::time::timeout(Duration::from_millis(50), store.write(push("b 1\n")));
+    assert!(given_up.await.is_err());
+    assert_eq!(store.queued_samples(), 2);
+    // Full, but for a write nobody waits for: it goes, this one comes in
+    // (and waits for the gate) rather than being refused at once.
+    let mut last = std::pin::pin!(store.write(push("c 1\n")));
+    let polled = tokio::time::timeout(Duration::from_millis(20), &mut last).await;
+    assert!(polled.is_err(), "{polled:?}");
+    assert_eq!(store.queued_samples(), 2);
+    fake.gate.add_permits(10);
+    first.await.unwrap().unwrap();
+    last.await.unwrap();
+    assert_eq!(fake.names(), [["a"], ["c"]]);
+}
+
+#[tokio::test]
 async fn retries_5xx_and_429_honouring_retry_after_then_succeeds() {
     let reply: Box<Reply> = Box::new(|n, _| match n {
         0 => (StatusCode::SERVICE_UNAVAILABLE, "busy\n").into_response(),
