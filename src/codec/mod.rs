@@ -12,7 +12,7 @@ pub mod protobuf;
 pub mod text;
 
 mod exposition;
-mod float;
+pub(crate) mod float;
 pub(crate) mod id_hasher;
 mod int;
 mod wire;

@@ -16,6 +16,7 @@
 //! | --- | --- |
 //! | [`MemoryStore`] | keeps pushes in memory, in order, optionally only the last N |
 //! | [`LogStore`] (a [`MessageStore`]) | logs each encoded push at info level through `tracing` (InfluxDB telemetry's `LogStore`) |
+//! | [`RemoteWriteStore`] (feature `remote-write`) | sends each push to a Prometheus remote write receiver (Prometheus, Mimir, Thanos, VictoriaMetrics), answering once the remote accepted it |
 //! | [`InfluxStore`] (feature `influxdb`) | writes each push to InfluxDB 1.x or 2.x in line protocol, answering once InfluxDB has |
 //! | [`Encoded`] | any [`MessageStore`] behind an [`Encoder`] |
 //! | [`FileStore`] | a durable append-only log of pushes in segment files (the command line's default) |
@@ -38,6 +39,8 @@ mod influxdb;
 mod log;
 mod memory;
 mod push;
+#[cfg(feature = "remote-write")]
+mod remote_write;
 mod service;
 
 use std::fmt;
@@ -60,6 +63,8 @@ pub use self::influxdb::{InfluxBuildError, InfluxStore, InfluxStoreBuilder};
 pub use self::log::LogStore;
 pub use self::memory::MemoryStore;
 pub use self::push::Push;
+#[cfg(feature = "remote-write")]
+pub use self::remote_write::{RemoteWriteBuildError, RemoteWriteBuilder, RemoteWriteStore};
 pub use self::service::{StoreFuture, StoreService};
 
 /// Records pushed telemetry (InfluxDB telemetry's `Store`, async, given
