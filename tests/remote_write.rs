@@ -684,3 +684,61 @@ fn victoria_metrics_receives_every_type_and_keeps_what_was_acknowledged() {
     every_type_arrives(&remote, &gateway);
     acknowledged_samples_survive_an_outage(&mut remote, &gateway);
 }
+
+/// `pushgate serve --store remote-write:URL`, as an operator runs it: a
+/// push is in Prometheus once answered 202. Then behind `--wal`: with
+/// Prometheus down, pushes are still answered 202 from the log, and reach
+/// Prometheus once it is back, each once.
+#[test]
+fn pushgate_serve_remote_write_directly_and_through_a_wal_across_an_outage() {
+    let Some(mut remote) = Remote::start("pushgate_serve_remote_write", Kind::Prometheus) else {
+        return;
+    };
+    let store = format!("remote-write:{}", remote.write_url());
+    let serve = |extra: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pushgate"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--store", &store])
+            .args(extra)
+            .env("RUST_LOG", "info");
+        support::process::Server::start(command)
+    };
+    let push = |server: &support::process::Server, job: &str, value: u32| {
+        let path = format!("/metrics/job/{job}");
+        let body = format!("# TYPE cli_jobs_total counter\ncli_jobs_total {value}\n");
+        http::request(server.addr, "POST", &path, &[], body.as_bytes()).unwrap()
+    };
+    let values = |remote: &Remote, job: &str, want: usize| -> Vec<f64> {
+        let selector = format!("cli_jobs_total{{job=\"{job}\"}}");
+        remote
+            .floats_until(&selector, |f| f.len() >= want)
+            .into_iter()
+            .map(|(_, _, v)| v)
+            .collect()
+    };
+
+    let server = serve(&[]);
+    let r = push(&server, "direct", 1);
+    assert_eq!(r.status, 202, "{}", r.text());
+    // Acknowledged means there: no waiting needed but the query's.
+    let (floats, _) = remote.samples("cli_jobs_total{job=\"direct\"}");
+    assert_eq!(floats.len(), 1, "{floats:?}");
+    assert_eq!(floats[0].2, 1.0);
+    drop(server);
+
+    let wal = tempfile::tempdir().unwrap();
+    let server = serve(&["--wal", wal.path().to_str().unwrap()]);
+    let r = push(&server, "wal", 1);
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(values(&remote, "wal", 1), [1.0]);
+    remote.stop();
+    for value in 2..=4 {
+        // The remote is down, and the push is acknowledged from the log.
+        let r = push(&server, "wal", value);
+        assert_eq!(r.status, 202, "{}", r.text());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    remote.restart();
+    assert_eq!(values(&remote, "wal", 4), [1.0, 2.0, 3.0, 4.0]);
+    drop(server);
+}

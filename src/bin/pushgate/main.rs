@@ -31,7 +31,8 @@ struct Cli {
 enum Command {
     /// Run the push gateway: accept pushes on /metrics/job/<job>/... and
     /// store them.
-    Serve(serve::ServeArgs),
+    // Boxed: by far the largest, and parsed once.
+    Serve(Box<serve::ServeArgs>),
     /// Push metrics from a file or stdin to a push gateway (pushgate's or
     /// the Prometheus Pushgateway), or delete a group.
     Push(push::PushArgs),
@@ -43,7 +44,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve::main(args),
+        Command::Serve(args) => serve::main(*args),
         Command::Push(args) => push::main(args),
         Command::Dump(args) => dump::main(args),
     }

@@ -52,6 +52,13 @@ pub struct ServeArgs {
     /// `memory` keeps every push in memory, decoded (it grows without
     /// bound: for benchmarks), `memory:N` only the last N.
     ///
+    /// `remote-write:URL` sends each push to a Prometheus remote write
+    /// receiver (Prometheus with --web.enable-remote-write-receiver at
+    /// /api/v1/write, VictoriaMetrics, Mimir, Thanos Receive), one request
+    /// at a time in batches; the 202 comes once the remote accepted it
+    /// (--remote-write-bearer-token, --remote-write-basic-auth,
+    /// --remote-write-header).
+    ///
     /// `influxdb:URL?db=DB[&rp=RP]` writes each push to InfluxDB 1.x's
     /// /write (--influx-username, --influx-password), and
     /// `influxdb:URL?org=ORG&bucket=BUCKET` to InfluxDB 2.x's /api/v2/write

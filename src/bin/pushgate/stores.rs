@@ -10,7 +10,7 @@ use clap::Args;
 use pushgate::client::HttpClient;
 use pushgate::store::{
     BoxStore, Encoded, Encoder, FanOut, FileStore, Forwarder, InfluxStore, LogStore, MemoryStore,
-    SyncPolicy,
+    RemoteWriteStore, SyncPolicy,
 };
 
 use crate::common::parse_duration;
@@ -25,6 +25,7 @@ pub enum StoreKind {
     Memory(Option<usize>),
     File(PathBuf),
     Influx(Influx),
+    RemoteWrite(String),
 }
 
 /// Where `influxdb:URL?...` writes.
@@ -124,6 +125,25 @@ pub struct RemoteArgs {
     #[arg(long, env = "PUSHGATE_REMOTE_RETRY_FOR", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     remote_retry_for: Duration,
 
+    /// Bearer token for remote-write stores (Authorization: Bearer).
+    #[arg(
+        long,
+        env = "PUSHGATE_REMOTE_WRITE_BEARER_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true,
+        conflicts_with = "remote_write_basic_auth"
+    )]
+    remote_write_bearer_token: Option<String>,
+
+    /// USER:PASSWORD for remote-write stores (Authorization: Basic).
+    #[arg(long, env = "PUSHGATE_REMOTE_WRITE_BASIC_AUTH", value_name = "USER:PASSWORD", hide_env_values = true, value_parser = parse_basic_auth)]
+    remote_write_basic_auth: Option<(String, String)>,
+
+    /// A header for remote-write stores, as NAME=VALUE (repeatable), such
+    /// as X-Scope-OrgID=tenant for Mimir or Cortex.
+    #[arg(long = "remote-write-header", value_name = "NAME=VALUE", value_parser = parse_header)]
+    remote_write_headers: Vec<(String, String)>,
+
     /// InfluxDB 2.x API token (influxdb:URL?org=..&bucket=..).
     #[arg(
         long,
@@ -162,6 +182,24 @@ impl RemoteArgs {
             builder = builder.identity_pem(read(cert)?, read(key)?);
         }
         builder.build().map_err(|e| e.to_string())
+    }
+
+    fn remote_write(&self, url: &str, client: HttpClient) -> Result<RemoteWriteStore, String> {
+        let mut builder = RemoteWriteStore::builder(url)
+            .client(client)
+            .retry_for(self.remote_retry_for);
+        if let Some(token) = &self.remote_write_bearer_token {
+            builder = builder.bearer_token(token);
+        }
+        if let Some((user, password)) = &self.remote_write_basic_auth {
+            builder = builder.basic_auth(user, password);
+        }
+        for (name, value) in &self.remote_write_headers {
+            builder = builder.header(name, value);
+        }
+        builder
+            .build()
+            .map_err(|e| format!("remote-write:{url}: {e}"))
     }
 
     fn influx(&self, influx: &Influx, client: HttpClient) -> Result<InfluxStore, String> {
@@ -204,6 +242,14 @@ impl FromStr for StoreKind {
                     n.parse().map(|n| StoreKind::Memory(Some(n))).map_err(|_| {
                         format!("memory:N needs a number of pushes to keep, not {n:?}")
                     })
+                } else if let Some(url) = s.strip_prefix("remote-write:") {
+                    if url.starts_with("http://") || url.starts_with("https://") {
+                        Ok(StoreKind::RemoteWrite(url.to_owned()))
+                    } else {
+                        Err(format!(
+                            "remote-write:URL needs an http or https URL, not {url:?}"
+                        ))
+                    }
                 } else if let Some(influx) = s.strip_prefix("influxdb:") {
                     influx.parse().map(StoreKind::Influx)
                 } else if let Some(dir) = s.strip_prefix("file:") {
@@ -214,7 +260,7 @@ impl FromStr for StoreKind {
                     }
                 } else {
                     Err(format!(
-                        "expected file:DIR, log, memory, memory:N or influxdb:URL?..., not {s:?}"
+                        "expected file:DIR, log, memory, memory:N, remote-write:URL or influxdb:URL?..., not {s:?}"
                     ))
                 }
             }
@@ -230,6 +276,7 @@ impl fmt::Display for StoreKind {
             StoreKind::Memory(Some(n)) => write!(f, "memory:{n}"),
             StoreKind::File(dir) => write!(f, "file:{}", dir.display()),
             StoreKind::Influx(influx) => write!(f, "influxdb:{influx}"),
+            StoreKind::RemoteWrite(url) => write!(f, "remote-write:{url}"),
         }
     }
 }
@@ -284,6 +331,7 @@ pub struct Stores {
     pub description: String,
     files: Vec<FileStore>,
     forwarders: Vec<Forwarder>,
+    remote_writes: Vec<RemoteWriteStore>,
 }
 
 impl Stores {
@@ -315,6 +363,7 @@ impl Stores {
             description: String::new(),
             files: Vec::new(),
             forwarders: Vec::new(),
+            remote_writes: Vec::new(),
         };
         let mut opened = Vec::with_capacity(kinds.len());
         for kind in kinds {
@@ -374,19 +423,44 @@ impl Stores {
             StoreKind::Memory(None) => BoxStore::new(MemoryStore::new()),
             StoreKind::Memory(Some(n)) => BoxStore::new(MemoryStore::with_capacity_limit(*n)),
             StoreKind::Influx(influx) => BoxStore::new(remote.influx(influx, remote.client()?)?),
+            StoreKind::RemoteWrite(url) => {
+                let store = remote.remote_write(url, remote.client()?)?;
+                self.remote_writes.push(store.clone());
+                BoxStore::new(store)
+            }
         })
     }
 
     /// Stops the forwarders (each writes its position), then closes the
-    /// file stores (each syncs).
+    /// remote-write stores (each sends what is queued) and the file stores
+    /// (each syncs).
     pub async fn shutdown(self) {
         for forwarder in self.forwarders {
             forwarder.stop().await;
+        }
+        for remote in self.remote_writes {
+            remote.close().await;
         }
         for file in self.files {
             file.close().await;
         }
     }
+}
+
+/// `USER:PASSWORD`.
+fn parse_basic_auth(s: &str) -> Result<(String, String), String> {
+    let (user, password) = s.split_once(':').ok_or("expected USER:PASSWORD")?;
+    Ok((user.to_owned(), password.to_owned()))
+}
+
+/// `NAME=VALUE`.
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s.split_once('=').ok_or("expected NAME=VALUE")?;
+    let name = name.trim();
+    http::HeaderName::try_from(name).map_err(|_| format!("{name:?} is not a header name"))?;
+    http::HeaderValue::try_from(value.trim())
+        .map_err(|_| format!("the value of {name} is not a header value"))?;
+    Ok((name.to_owned(), value.trim().to_owned()))
 }
 
 /// How the start-up log names the stores.
@@ -439,7 +513,14 @@ mod tests {
             let kind: StoreKind = influx.parse().unwrap();
             assert_eq!(kind.to_string(), influx);
         }
+        assert_eq!(
+            "remote-write:http://127.0.0.1:9090/api/v1/write".parse(),
+            Ok(StoreKind::RemoteWrite(
+                "http://127.0.0.1:9090/api/v1/write".into()
+            ))
+        );
         for (bad, why) in [
+            ("remote-write:127.0.0.1:9090", "needs an http or https URL"),
             ("influxdb:http://h:8086", "expected influxdb:URL?db=DB"),
             ("influxdb:h:8086?db=t", "expected an http or https URL"),
             (
@@ -453,6 +534,20 @@ mod tests {
             let err = bad.parse::<StoreKind>().unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn auth_and_headers() {
+        assert_eq!(parse_basic_auth("u:p:q"), Ok(("u".into(), "p:q".into())));
+        assert!(parse_basic_auth("u").is_err());
+        assert_eq!(
+            parse_header("X-Scope-OrgID = tenant"),
+            Ok(("X-Scope-OrgID".into(), "tenant".into()))
+        );
+        assert!(parse_header("bad name=x")
+            .unwrap_err()
+            .contains("not a header name"));
+        assert!(parse_header("novalue").is_err());
     }
 
     #[test]
