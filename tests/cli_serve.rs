@@ -114,7 +114,7 @@ fn bad_options_are_refused() {
         (&["--timeout", "10"][..], "needs a unit"),
         (
             &["--store", "disk"][..],
-            "expected log, memory, memory:N or file:DIR",
+            "expected file:DIR, log, memory, memory:N, remote-write:URL or influxdb:URL?...",
         ),
         (&["--format", "xml"][..], "expected text, protobuf"),
         (

@@ -31,11 +31,11 @@ struct Cli {
 enum Command {
     /// Run the push gateway: accept pushes on /metrics/job/<job>/... and
     /// store them.
-    // Boxed: by far the largest, and parsed once.
+    // The options are boxed: large, and parsed once.
     Serve(Box<serve::ServeArgs>),
     /// Push metrics from a file or stdin to a push gateway (pushgate's or
     /// the Prometheus Pushgateway), or delete a group.
-    Push(push::PushArgs),
+    Push(Box<push::PushArgs>),
     /// Print what a file store (`serve --store file:DIR`) holds: each push
     /// with its receive time and grouping key, oldest first.
     Dump(dump::DumpArgs),
@@ -45,7 +45,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::main(*args),
-        Command::Push(args) => push::main(args),
+        Command::Push(args) => push::main(*args),
         Command::Dump(args) => dump::main(args),
     }
 }
