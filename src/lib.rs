@@ -7,7 +7,9 @@
 //! Prometheus text, OpenMetrics, JSON, InfluxDB line protocol), [`Format`]
 //! negotiation, the [`matcher`] and [`transform`] stages that select and
 //! enrich families, the [`gateway`] (a tower service built from one layer per
-//! stage) and the [`store`]s it writes to, the [`server`] loop that
+//! stage) and the [`store`]s it writes to (a durable file log, Prometheus
+//! remote write, InfluxDB, fan-out, and forwarding from the log to any of
+//! them), the [`server`] loop that
 //! serves it over TCP (what `pushgate serve` runs), and the sending side,
 //! [`push`]: a [`Pusher`](push::Pusher) that gathers families and sends
 //! them to a gateway over any tower client (by default hyper-util with
@@ -25,10 +27,11 @@
 //!
 //! `cli` (the default) builds the `pushgate` command and everything it
 //! uses. A library user picks what they need: `gateway` (the [`gateway`],
-//! [`store`] and [`server`] modules), `push` (the [`push`] module and its
-//! HTTP client), `rustls` (HTTPS for that client), `zstd` and `snappy`
-//! (those `Content-Encoding`s on the gateway), `prometheus-client` (a
-//! gatherer for that crate). The model, codecs, [`grouping`], [`matcher`],
+//! [`store`] and [`server`] modules), `remote-write` and `influxdb` (the
+//! stores that send to those), `push` (the [`push`] module), `client` (the
+//! HTTP [`client`] both of those send with; taken by either), `rustls`
+//! (HTTPS for that client), `zstd` and `snappy` (those `Content-Encoding`s
+//! on the gateway), `prometheus-client` (a gatherer for that crate). The model, codecs, [`grouping`], [`matcher`],
 //! [`transform`] and [`validate`] are always built.
 //!
 //! ## Mounting the gateway in an axum app
