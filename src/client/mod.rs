@@ -18,3 +18,30 @@ pub use self::http::{ClientBuildError, HttpClient, HttpClientBuilder};
 pub use self::retry::Retry;
 #[allow(unused_imports)] // Not every feature set sends.
 pub(crate) use self::retry::{is_retryable_status, parse_retry_after};
+
+/// Reads `body` until its end or `limit` bytes, whichever is first; an
+/// error ends it. For the start of an answer's body, to quote in a message
+/// and to let the connection be reused, never for data.
+pub(crate) async fn read_prefix<B: http_body::Body>(body: B, limit: usize) -> Vec<u8> {
+    use bytes::Buf;
+    use http_body_util::BodyExt;
+
+    let mut body = std::pin::pin!(body);
+    let mut out = Vec::new();
+    while out.len() < limit {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(mut data) = frame.into_data() {
+                    while data.has_remaining() && out.len() < limit {
+                        let chunk = data.chunk();
+                        let n = chunk.len().min(limit - out.len());
+                        out.extend_from_slice(&chunk[..n]);
+                        data.advance(n);
+                    }
+                }
+            }
+            _ => break,
+        }
+    }
+    out
+}

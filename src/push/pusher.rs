@@ -5,20 +5,20 @@ use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use http::header::{
     HeaderName, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, USER_AGENT,
 };
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use http_body::Body;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 
 use super::error::{BuildError, PushError, BODY_PREFIX_LEN};
 use super::Gatherer;
 use crate::client::HttpClient;
-use crate::client::{parse_retry_after, Retry};
+use crate::client::{parse_retry_after, read_prefix, Retry};
 use crate::codec;
 use crate::format::Format;
 use crate::grouping;
@@ -397,32 +397,6 @@ where
         }
         request
     }
-}
-
-/// Reads `body` until its end or `limit` bytes, whichever is first;
-/// errors end it (what was read is for a message only).
-async fn read_prefix<B>(body: B, limit: usize) -> Vec<u8>
-where
-    B: Body,
-{
-    let mut body = std::pin::pin!(body);
-    let mut out = Vec::new();
-    while out.len() < limit {
-        match body.frame().await {
-            Some(Ok(frame)) => {
-                if let Ok(mut data) = frame.into_data() {
-                    while data.has_remaining() && out.len() < limit {
-                        let chunk = data.chunk();
-                        let n = chunk.len().min(limit - out.len());
-                        out.extend_from_slice(&chunk[..n]);
-                        data.advance(n);
-                    }
-                }
-            }
-            _ => break,
-        }
-    }
-    out
 }
 
 /// At most `limit` bytes of `body` as text: a character cut at the end is

@@ -10,17 +10,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
-use http_body::Body;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 
 use super::{Push, Store, StoreError};
-use crate::client::{is_retryable_status, parse_retry_after, HttpClient, Retry};
+use crate::client::{is_retryable_status, parse_retry_after, read_prefix, HttpClient, Retry};
 use crate::codec::line_protocol;
 use crate::grouping::PushMethod;
 
@@ -844,31 +843,10 @@ fn one_line(text: &str, limit: usize) -> String {
     format!("{}…", &text[..end])
 }
 
-/// Reads `body` until its end or `limit` bytes; an error ends it.
-async fn read_prefix<B: Body>(body: B, limit: usize) -> Vec<u8> {
-    let mut body = std::pin::pin!(body);
-    let mut out = Vec::new();
-    while out.len() < limit {
-        match body.frame().await {
-            Some(Ok(frame)) => {
-                if let Ok(mut data) = frame.into_data() {
-                    while data.has_remaining() && out.len() < limit {
-                        let chunk = data.chunk();
-                        let n = chunk.len().min(limit - out.len());
-                        out.extend_from_slice(&chunk[..n]);
-                        data.advance(n);
-                    }
-                }
-            }
-            _ => break,
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body_util::BodyExt;
     use std::collections::VecDeque;
     use std::io::Read as _;
     use std::net::SocketAddr;

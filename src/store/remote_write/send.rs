@@ -3,16 +3,15 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
-use http_body::Body;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 
 use super::proto::TimeSeries;
-use crate::client::{is_retryable_status, parse_retry_after, HttpClient, Retry};
+use crate::client::{is_retryable_status, parse_retry_after, read_prefix, HttpClient, Retry};
 use crate::store::StoreError;
 
 /// How much of a refusal's body is kept for the error.
@@ -246,28 +245,6 @@ fn first_line(body: &[u8]) -> String {
         Err(_) => String::from_utf8_lossy(line).into_owned(),
     };
     text.trim().to_owned()
-}
-
-/// Reads `body` to its end or `limit` bytes; errors end it.
-async fn read_prefix<B: Body>(body: B, limit: usize) -> Vec<u8> {
-    let mut body = std::pin::pin!(body);
-    let mut out = Vec::new();
-    while out.len() < limit {
-        match body.frame().await {
-            Some(Ok(frame)) => {
-                if let Ok(mut data) = frame.into_data() {
-                    while data.has_remaining() && out.len() < limit {
-                        let chunk = data.chunk();
-                        let n = chunk.len().min(limit - out.len());
-                        out.extend_from_slice(&chunk[..n]);
-                        data.advance(n);
-                    }
-                }
-            }
-            _ => break,
-        }
-    }
-    out
 }
 
 #[cfg(test)]
