@@ -4,7 +4,7 @@
 //! `Authorization: Basic`.
 
 /// RFC 4648 §4, the standard alphabet.
-#[cfg(any(feature = "push", feature = "influxdb", feature = "remote-write"))]
+#[cfg(feature = "client")]
 const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 /// RFC 4648 §5, the URL- and filename-safe alphabet.
 const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -16,7 +16,7 @@ pub(crate) fn encode_url(data: &[u8]) -> String {
 }
 
 /// `data` in the standard alphabet with `=` padding (Basic auth).
-#[cfg(any(feature = "push", feature = "influxdb", feature = "remote-write"))]
+#[cfg(feature = "client")]
 pub(crate) fn encode_standard(data: &[u8]) -> String {
     encode(data, STANDARD, true)
 }

@@ -11,13 +11,32 @@
 //!
 //! It sits below both `push` and `gateway`, which never import each other.
 
+// With `client` alone nothing in the crate sends: its helpers wait unused.
+#![cfg_attr(
+    not(any(feature = "push", feature = "remote-write", feature = "influxdb")),
+    allow(dead_code, unused_imports)
+)]
+
 mod http;
 mod retry;
 
 pub use self::http::{ClientBuildError, HttpClient, HttpClientBuilder};
 pub use self::retry::Retry;
-#[allow(unused_imports)] // Not every feature set sends.
 pub(crate) use self::retry::{is_retryable_status, parse_retry_after};
+
+/// An `Authorization` value, marked sensitive (kept out of HTTP/2 header
+/// compression tables and `Debug` output); `None` if not a header value.
+pub(crate) fn authorization(scheme: &str, credentials: &str) -> Option<::http::HeaderValue> {
+    let mut value = ::http::HeaderValue::try_from(format!("{scheme} {credentials}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+/// `Authorization: Basic` for `user` and `password`.
+pub(crate) fn basic_authorization(user: &str, password: &str) -> Option<::http::HeaderValue> {
+    let token = crate::b64::encode_standard(format!("{user}:{password}").as_bytes());
+    authorization("Basic", &token)
+}
 
 /// Reads `body` until its end or `limit` bytes, whichever is first; an
 /// error ends it. For the start of an answer's body, to quote in a message

@@ -466,11 +466,10 @@ impl InfluxStoreBuilder {
                 }
                 if let Some((user, password)) = credentials {
                     let basic =
-                        crate::b64::encode_standard(format!("{user}:{password}").as_bytes());
-                    headers.insert(
-                        AUTHORIZATION,
-                        secret(&format!("Basic {basic}"), "Authorization")?,
-                    );
+                        crate::client::basic_authorization(user, password).ok_or_else(|| {
+                            InfluxBuildError::Header("Authorization: invalid value".into())
+                        })?;
+                    headers.insert(AUTHORIZATION, basic);
                 }
                 &["time"]
             }

@@ -318,23 +318,18 @@ impl RemoteWriteBuilder {
 
     /// Sends `Authorization: Basic …` with `user` and `password`.
     pub fn basic_auth(self, user: &str, password: &str) -> Self {
-        let token = crate::b64::encode_standard(format!("{user}:{password}").as_bytes());
-        self.authorization(format!("Basic {token}"))
+        self.authorization(crate::client::basic_authorization(user, password))
     }
 
     /// Sends `Authorization: Bearer <token>`.
     pub fn bearer_token(self, token: &str) -> Self {
-        self.authorization(format!("Bearer {token}"))
+        self.authorization(crate::client::authorization("Bearer", token))
     }
 
-    fn authorization(mut self, value: String) -> Self {
-        match HeaderValue::try_from(value) {
-            Ok(mut value) => {
-                // Kept out of HTTP/2 header compression tables and logs.
-                value.set_sensitive(true);
-                self.headers.push((AUTHORIZATION, value));
-            }
-            Err(_) => self.fail(RemoteWriteBuildError::Header {
+    fn authorization(mut self, value: Option<HeaderValue>) -> Self {
+        match value {
+            Some(value) => self.headers.push((AUTHORIZATION, value)),
+            None => self.fail(RemoteWriteBuildError::Header {
                 name: AUTHORIZATION.to_string(),
             }),
         }
