@@ -208,6 +208,13 @@ impl Store for RemoteWriteStore {
                 Ok(())
             };
         }
+        // Every metric is at least one series: a queue without room for
+        // that many refuses before the conversion, which costs more.
+        if queue.surely_full(push.series()) {
+            return Err(StoreError::Overloaded {
+                retry_after: Some(queue::OVERLOADED_RETRY_AFTER),
+            });
+        }
         let series = convert::convert(&push.families, push.received);
         if series.is_empty() {
             return if queue.is_closed() {

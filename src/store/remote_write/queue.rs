@@ -14,7 +14,7 @@ use super::send::{self, SendError, Sender};
 use crate::store::StoreError;
 
 /// How long a client is asked to wait when the queue is full.
-const OVERLOADED_RETRY_AFTER: Duration = Duration::from_secs(1);
+pub(super) const OVERLOADED_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// The queue's limits.
 #[derive(Clone, Copy, Debug)]
@@ -101,6 +101,27 @@ impl Queue {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether a write of at least `samples` would be refused now: checked
+    /// before converting a push, so that a full queue sheds load cheaply
+    /// (the write itself checks again, exactly).
+    pub(super) fn surely_full(&self, samples: usize) -> bool {
+        let over =
+            |held: usize| held > 0 && held.saturating_add(samples) > self.limits.max_queued_samples;
+        if !over(self.held()) {
+            return false;
+        }
+        let mut state = self.lock();
+        Self::drop_abandoned(&mut state);
+        over(self.held())
+    }
+
+    /// Drops the writes already given up (a gateway deadline passed while
+    /// the remote was slow), so that they do not keep the room from others.
+    fn drop_abandoned(state: &mut State) {
+        state.pending.retain(|w| !w.abandoned());
+        state.pending_samples = state.pending.iter().map(Pending::samples).sum();
+    }
+
     /// Samples queued or in flight.
     pub(super) fn held(&self) -> usize {
         self.held.load(Ordering::Acquire)
@@ -118,10 +139,7 @@ impl Queue {
             }
             let mut held = self.held();
             if held.saturating_add(samples) > self.limits.max_queued_samples {
-                // Writes already given up (a gateway deadline passed while
-                // the remote was slow) must not keep the room from others.
-                state.pending.retain(|w| !w.abandoned());
-                state.pending_samples = state.pending.iter().map(Pending::samples).sum();
+                Self::drop_abandoned(&mut state);
                 held = self.held();
             }
             if held > 0 && held.saturating_add(samples) > self.limits.max_queued_samples {
