@@ -21,6 +21,7 @@
 //! | [`Encoded`] | any [`MessageStore`] behind an [`Encoder`] |
 //! | [`FileStore`] | a durable append-only log of pushes in segment files (the command line's default) |
 //! | [`Forwarder`] | not a store: delivers a file store's records to another store in the background, from a position kept on disk (a write-ahead log in front of a remote) |
+//! | [`GroupStore`] | the last push of each group, as the Prometheus Pushgateway keeps it, with consistency checks, for a scrape |
 //! | [`FanOut`] | writes each push to several stores, acknowledged when all have it |
 //! | [`BoxStore`] | any store behind one type, to pick a store at run time |
 //! | `Arc<S>` | shares a store between gateways |
@@ -34,6 +35,7 @@ mod encode;
 mod fan_out;
 mod file;
 mod forward;
+mod groups;
 #[cfg(feature = "influxdb")]
 mod influxdb;
 mod log;
@@ -58,6 +60,7 @@ pub use self::file::{
     SyncPolicy,
 };
 pub use self::forward::{Forwarder, ForwarderBuilder};
+pub use self::groups::{GroupStore, PUSH_FAILURE_TIME, PUSH_TIME};
 #[cfg(feature = "influxdb")]
 pub use self::influxdb::{InfluxBuildError, InfluxStore, InfluxStoreBuilder};
 pub use self::log::LogStore;
