@@ -1,7 +1,10 @@
 //! What the subcommands share: logging setup and duration options.
 
 use std::io::IsTerminal;
+use std::path::Path;
 use std::time::Duration;
+
+use pushgate::client::HttpClient;
 
 use tracing_subscriber::EnvFilter;
 
@@ -47,6 +50,38 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err("the duration must be more than 0".into());
     }
     Ok(duration)
+}
+
+/// `USER:PASSWORD` (the user is what comes before the first `:`).
+pub fn parse_basic_auth(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((user, password)) => Ok((user.to_owned(), password.to_owned())),
+        // Not the value itself: it may be a password.
+        None => Err("expected USER:PASSWORD, with a `:`".into()),
+    }
+}
+
+/// An HTTP client trusting the extra roots in `ca` (PEM) and presenting
+/// `identity` (certificate chain and key, PEM) for mutual TLS; `flags`
+/// names the options in messages (`--ca-cert`, ...).
+pub fn tls_client(
+    ca: Option<&Path>,
+    identity: Option<(&Path, &Path)>,
+    flags: [&str; 3],
+) -> Result<HttpClient, String> {
+    let read = |path: &Path, what: &str| {
+        std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
+    };
+    let mut builder = HttpClient::builder();
+    if let Some(path) = ca {
+        builder = builder.root_certificates_pem(read(path, flags[0])?);
+    }
+    if let Some((cert, key)) = identity {
+        builder = builder.identity_pem(read(cert, flags[1])?, read(key, flags[2])?);
+    }
+    builder
+        .build()
+        .map_err(|e| format!("TLS configuration: {e}"))
 }
 
 /// A size in bytes: a number and an optional unit, `B`, `KiB`, `MiB`,

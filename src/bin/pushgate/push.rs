@@ -15,7 +15,7 @@ use pushgate::model::MetricFamily;
 use pushgate::push::{BuildError, HttpClient, PushError, Pusher, Retry};
 use pushgate::Format;
 
-use crate::common::{init_logging, parse_duration};
+use crate::common::{init_logging, parse_basic_auth, parse_duration};
 
 /// Where tracing events of this command go.
 const TARGET: &str = "pushgate::cli::push";
@@ -239,14 +239,6 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
         _ => Err(format!("expected NAME=VALUE, not {s:?}")),
-    }
-}
-
-fn parse_basic_auth(s: &str) -> Result<(String, String), String> {
-    match s.split_once(':') {
-        Some((user, password)) => Ok((user.to_owned(), password.to_owned())),
-        // Not the value itself: it may be a password.
-        None => Err("expected USER:PASSWORD, with a `:`".into()),
     }
 }
 
@@ -476,21 +468,13 @@ fn pusher(
 fn client(args: &PushArgs) -> Result<HttpClient, Failure> {
     #[cfg(feature = "rustls")]
     {
-        let read = |path: &Path, what: &str| {
-            std::fs::read(path)
-                .map_err(|e| Failure::Input(format!("cannot read {what} {}: {e}", path.display())))
-        };
-        let mut builder = HttpClient::builder();
-        if let Some(path) = &args.ca_cert {
-            builder = builder.root_certificates_pem(read(path, "--ca-cert")?);
-        }
-        if let (Some(cert), Some(key)) = (&args.client_cert, &args.client_key) {
-            builder =
-                builder.identity_pem(read(cert, "--client-cert")?, read(key, "--client-key")?);
-        }
-        builder
-            .build()
-            .map_err(|e| Failure::Input(format!("TLS configuration: {e}")))
+        let identity = args.client_cert.as_deref().zip(args.client_key.as_deref());
+        crate::common::tls_client(
+            args.ca_cert.as_deref(),
+            identity,
+            ["--ca-cert", "--client-cert", "--client-key"],
+        )
+        .map_err(Failure::Input)
     }
     #[cfg(not(feature = "rustls"))]
     {

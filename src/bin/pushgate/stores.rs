@@ -13,7 +13,7 @@ use pushgate::store::{
     RemoteWriteStore, SyncPolicy,
 };
 
-use crate::common::parse_duration;
+use crate::common::{parse_basic_auth, parse_duration, tls_client};
 
 /// The default of `--store`.
 pub const DEFAULT_STORE: &str = "file:./pushgate-data";
@@ -171,17 +171,19 @@ pub struct RemoteArgs {
 impl RemoteArgs {
     /// The HTTP client of the stores that send, with the TLS options.
     fn client(&self) -> Result<HttpClient, String> {
-        let read = |path: &PathBuf| {
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-        };
-        let mut builder = HttpClient::builder();
-        if let Some(ca) = &self.remote_ca_cert {
-            builder = builder.root_certificates_pem(read(ca)?);
-        }
-        if let (Some(cert), Some(key)) = (&self.remote_client_cert, &self.remote_client_key) {
-            builder = builder.identity_pem(read(cert)?, read(key)?);
-        }
-        builder.build().map_err(|e| e.to_string())
+        let identity = self
+            .remote_client_cert
+            .as_deref()
+            .zip(self.remote_client_key.as_deref());
+        tls_client(
+            self.remote_ca_cert.as_deref(),
+            identity,
+            [
+                "--remote-ca-cert",
+                "--remote-client-cert",
+                "--remote-client-key",
+            ],
+        )
     }
 
     fn remote_write(&self, url: &str, client: HttpClient) -> Result<RemoteWriteStore, String> {
@@ -445,12 +447,6 @@ impl Stores {
             file.close().await;
         }
     }
-}
-
-/// `USER:PASSWORD`.
-fn parse_basic_auth(s: &str) -> Result<(String, String), String> {
-    let (user, password) = s.split_once(':').ok_or("expected USER:PASSWORD")?;
-    Ok((user.to_owned(), password.to_owned()))
 }
 
 /// `NAME=VALUE`.
