@@ -53,9 +53,38 @@ pub fn request(
     stream.write_all(head.as_bytes())?;
     stream.write_all(body)?;
     stream.flush()?;
+    // To the end of the stream, or of a sized body: some servers
+    // (chromedriver) keep the connection open despite `Connection: close`.
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
+    let mut buf = [0; 16 * 1024];
+    while !sized_body_complete(&raw) {
+        match stream.read(&mut buf)? {
+            0 => break,
+            n => raw.extend_from_slice(&buf[..n]),
+        }
+    }
     parse_response(&raw)
+}
+
+/// Whether `raw` holds a whole head and all of the `Content-Length` body
+/// it announces (`false` without one: such a body ends with the stream).
+fn sized_body_complete(raw: &[u8]) -> bool {
+    let Some(end) = find(raw, b"\r\n\r\n") else {
+        return false;
+    };
+    let (mut length, mut chunked) = (None, false);
+    for line in String::from_utf8_lossy(&raw[..end]).split("\r\n").skip(1) {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            length = value.trim().parse::<usize>().ok();
+        }
+        // Transfer-Encoding overrides Content-Length (RFC 9112, 6.3).
+        chunked |= name.eq_ignore_ascii_case("transfer-encoding");
+    }
+    !chunked && length.is_some_and(|n| raw.len() - (end + 4) >= n)
 }
 
 fn invalid(msg: impl Into<String>) -> io::Error {
