@@ -107,6 +107,65 @@ impl Format {
         }
     }
 
+    /// The format to answer a scrape in, from its `Accept` header: the
+    /// media range with the highest `q` among delimited protobuf,
+    /// OpenMetrics and text (earlier wins a tie), and text when nothing
+    /// else matches or there is no header, as Go's `expfmt.Negotiate` does.
+    ///
+    /// ```
+    /// use pushgate::Format;
+    /// // What Prometheus sends.
+    /// let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    /// assert_eq!(Format::negotiate(Some(prometheus)), Format::OpenMetrics);
+    /// let protobuf = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3";
+    /// assert_eq!(Format::negotiate(Some(protobuf)), Format::Protobuf);
+    /// assert_eq!(Format::negotiate(Some("*/*")), Format::Text);
+    /// assert_eq!(Format::negotiate(None), Format::Text);
+    /// ```
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let Some(accept) = accept else {
+            return Format::Text;
+        };
+        let mut best = (Format::Text, -1.0_f64);
+        for range in accept.split(',') {
+            let q = range
+                .split(';')
+                .skip(1)
+                .find_map(|p| {
+                    let (k, v) = p.split_once('=')?;
+                    k.trim()
+                        .eq_ignore_ascii_case("q")
+                        .then(|| v.trim().parse::<f64>().ok())?
+                })
+                .unwrap_or(1.0);
+            // The q parameter is not part of the media type.
+            let media: String = range
+                .split(';')
+                .filter(|p| !p.trim_start().to_ascii_lowercase().starts_with("q="))
+                .collect::<Vec<_>>()
+                .join(";");
+            let essence = media.split(';').next().unwrap_or("").trim();
+            let format = if essence == "*/*" || essence.eq_ignore_ascii_case("text/*") {
+                Some(Format::Text)
+            } else {
+                Format::from_content_type(Some(&media))
+                    .ok()
+                    .filter(|f| matches!(f, Format::Protobuf | Format::OpenMetrics | Format::Text))
+                    // An empty or form type is no scrape format.
+                    .filter(|_| {
+                        essence.contains('/')
+                            && !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
+                    })
+            };
+            if let Some(format) = format {
+                if q > 0.0 && q > best.1 {
+                    best = (format, q);
+                }
+            }
+        }
+        best.0
+    }
+
     /// The `Content-Type` to send a body of this format with.
     pub fn content_type(self) -> &'static str {
         match self {

@@ -76,6 +76,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
 use crate::b64;
 use crate::model::name::is_label_name;
@@ -340,7 +341,7 @@ fn label(pair: &[&str], seen: &[LabelPair]) -> Result<LabelPair, GroupingError> 
 }
 
 /// Percent-decodes `path`, borrowing when there is nothing to decode.
-fn percent_decode(path: &str) -> Result<Cow<'_, str>, GroupingError> {
+pub(crate) fn percent_decode(path: &str) -> Result<Cow<'_, str>, GroupingError> {
     if !path.contains('%') {
         return Ok(Cow::Borrowed(path));
     }
@@ -423,6 +424,52 @@ fn percent_encode(out: &mut String, value: &str) {
             out.push(HEX[usize::from(b & 15)] as char);
         }
     }
+}
+
+/// The request header by which a push asks a gateway that keeps groups to
+/// drop its group this long after the push, unless pushed again: seconds
+/// (`300`) or a number with a unit, `ms`, `s`, `m`, `h` or `d` (`5m`,
+/// `1.5h`). See [`parse_ttl`].
+pub const TTL_HEADER: &str = "pushgate-ttl";
+
+/// Reads a [`TTL_HEADER`] value.
+///
+/// ```
+/// use std::time::Duration;
+/// use pushgate::grouping::parse_ttl;
+///
+/// assert_eq!(parse_ttl("300"), Ok(Duration::from_secs(300)));
+/// assert_eq!(parse_ttl("1.5h"), Ok(Duration::from_secs(5400)));
+/// assert!(parse_ttl("0s").is_err());
+/// assert!(parse_ttl("soon").is_err());
+/// ```
+pub fn parse_ttl(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "ms" => 0.001,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {value:?}: use ms, s, m, h or d"
+            ))
+        }
+    };
+    let seconds = number
+        .parse::<f64>()
+        .map_err(|_| format!("{value:?} is not a duration such as 300, 90s or 5m"))?
+        * scale;
+    // At least a millisecond, at most ten years: anything else is a typo.
+    if !(0.001..=315_360_000.0).contains(&seconds) {
+        return Err(format!("{value:?} is not between 1ms and 10 years"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 #[cfg(test)]

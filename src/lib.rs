@@ -146,9 +146,12 @@ pub mod model;
 #[cfg(feature = "push")]
 pub mod push;
 #[cfg(feature = "gateway")]
+pub mod pushgateway;
+#[cfg(feature = "gateway")]
 pub mod server;
 #[cfg(feature = "gateway")]
 pub mod store;
+pub mod time;
 pub mod transform;
 pub mod validate;
 

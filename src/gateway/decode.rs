@@ -130,6 +130,7 @@ struct Head {
     method: PushMethod,
     received: SystemTime,
     peer: Option<std::net::SocketAddr>,
+    ttl: Option<std::time::Duration>,
 }
 
 impl Head {
@@ -140,6 +141,7 @@ impl Head {
             .with_method(self.method)
             .with_received(self.received)
             .with_peer(self.peer)
+            .with_ttl(self.ttl)
     }
 }
 
@@ -162,12 +164,26 @@ fn head<B>(req: &Request<B>, prefix: &str) -> Result<Head, GatewayError> {
         (PushMethod::Delete, _) => Format::Text,
         (_, content_type) => Format::from_content_type(content_type?)?,
     };
+    let ttl = req
+        .headers()
+        .get(grouping::TTL_HEADER)
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| "not visible ASCII".to_owned())
+                .and_then(grouping::parse_ttl)
+                .map_err(|reason| GatewayError::BadHeader {
+                    name: grouping::TTL_HEADER,
+                    reason,
+                })
+        })
+        .transpose()?;
     Ok(Head {
         format,
         grouping,
         method,
         received: SystemTime::now(),
         peer: req.extensions().get::<PeerAddr>().map(|p| p.0),
+        ttl,
     })
 }
 

@@ -30,7 +30,7 @@ use crate::BoxError;
 /// | [`Grouping`](GatewayError::Grouping), [`Decompress`](GatewayError::Decompress), [`Decode`](GatewayError::Decode), [`Invalid`](GatewayError::Invalid), [`BodyRead`](GatewayError::BodyRead) | 400 |
 /// | [`BodyTimeout`](GatewayError::BodyTimeout) | 408 |
 /// | [`StoreTimeout`](GatewayError::StoreTimeout) | 504 |
-/// | [`Store`](GatewayError::Store) | 400 for [`StoreError::Invalid`], 503 (with `Retry-After` when the store gave one) for overloaded, closed or unavailable, 507 for out of space, else 500 |
+/// | [`Store`](GatewayError::Store) | 400 for [`StoreError::Invalid`], 503 (with `Retry-After` when the store gave one) for overloaded, closed or unavailable, 507 for out of space, 413 for a store limit, else 500 |
 /// | [`Service`](GatewayError::Service) | 500 |
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -71,6 +71,14 @@ pub enum GatewayError {
     /// The push path is not a valid grouping key.
     #[error(transparent)]
     Grouping(#[from] GroupingError),
+    /// A request header the gateway reads has a value it cannot use.
+    #[error("invalid {name} header: {reason}")]
+    BadHeader {
+        /// The header's name.
+        name: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
     /// The body is not valid in its `Content-Encoding`.
     #[error("invalid {coding} body: {source}")]
     Decompress {
@@ -155,11 +163,13 @@ impl GatewayError {
         match self {
             GatewayError::NotFound { .. } => StatusCode::NOT_FOUND,
             GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::PayloadTooLarge { .. }
+            | GatewayError::Store(StoreError::LimitExceeded(_)) => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::UnsupportedMediaType(_) | GatewayError::UnsupportedEncoding { .. } => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             GatewayError::Grouping(_)
+            | GatewayError::BadHeader { .. }
             | GatewayError::Decompress { .. }
             | GatewayError::Decode(_)
             | GatewayError::Invalid(_)
@@ -187,6 +197,7 @@ impl GatewayError {
                 "unsupported_media_type"
             }
             GatewayError::Grouping(_)
+            | GatewayError::BadHeader { .. }
             | GatewayError::Decompress { .. }
             | GatewayError::Decode(_)
             | GatewayError::Invalid(_)
@@ -198,13 +209,14 @@ impl GatewayError {
                 StoreError::Overloaded { .. } | StoreError::Closed | StoreError::Unavailable { .. },
             ) => "store_unavailable",
             GatewayError::Store(StoreError::InsufficientStorage(_)) => "store_full",
+            GatewayError::Store(StoreError::LimitExceeded(_)) => "store_limit",
             GatewayError::Store(_) | GatewayError::Service(_) => "store_failed",
         }
     }
 
     /// Every value [`outcome`](GatewayError::outcome) can return, and
     /// `stored`.
-    pub const OUTCOMES: [&'static str; 11] = [
+    pub const OUTCOMES: [&'static str; 12] = [
         "not_found",
         "method_not_allowed",
         "too_large",
@@ -214,6 +226,7 @@ impl GatewayError {
         "store_timeout",
         "store_unavailable",
         "store_full",
+        "store_limit",
         "store_failed",
         "stored",
     ];
@@ -463,6 +476,7 @@ mod tests {
             GatewayError::Store(StoreError::Closed),
             GatewayError::Store(StoreError::unavailable("x")),
             GatewayError::Store(StoreError::InsufficientStorage("x".into())),
+            GatewayError::Store(StoreError::limit_exceeded("x")),
             GatewayError::Store(StoreError::failed("x")),
             GatewayError::Store(StoreError::invalid("x")),
             GatewayError::Service("x".into()),

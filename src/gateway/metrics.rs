@@ -42,11 +42,19 @@ const DURATION_BUCKETS: [f64; 16] = [
 ];
 
 impl GatewayMetrics {
+    /// The names of the families these metrics make, which pushes to a
+    /// gateway that exposes them beside pushed families must not use.
+    pub const NAMES: [&'static str; 3] = [
+        "pushgate_pushes_total",
+        "pushgate_received_bytes_total",
+        "pushgate_push_duration_seconds",
+    ];
+
     /// New metrics, registered nowhere yet; every outcome starts at 0.
     pub fn new() -> GatewayMetrics {
         // Fixed, valid names and help: these constructors cannot fail.
         let pushes = IntCounterVec::new(
-            Opts::new("pushgate_pushes_total", "Pushes answered, by outcome."),
+            Opts::new(Self::NAMES[0], "Pushes answered, by outcome."),
             &["outcome"],
         )
         .expect("valid counter options");
@@ -55,13 +63,13 @@ impl GatewayMetrics {
             .map(|&o| (o, pushes.with_label_values(&[o])))
             .collect();
         let received_bytes = IntCounter::new(
-            "pushgate_received_bytes_total",
+            Self::NAMES[1],
             "Request body bytes read, as sent, over all pushes.",
         )
         .expect("valid counter options");
         let duration = Histogram::with_opts(
             HistogramOpts::new(
-                "pushgate_push_duration_seconds",
+                Self::NAMES[2],
                 "Time from receiving a push to answering it.",
             )
             .buckets(DURATION_BUCKETS.to_vec()),

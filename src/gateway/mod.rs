@@ -367,6 +367,12 @@ impl<S> Builder<S> {
         self
     }
 
+    /// Adds a transformer already boxed.
+    pub(crate) fn boxed_transformer(mut self, transformer: Box<dyn Transformer>) -> Builder<S> {
+        self.transformers.push(transformer);
+        self
+    }
+
     /// Whether every metric is stamped with the time of receipt
     /// ([`AddTimestamps`], InfluxDB telemetry's default), after the
     /// transformers; on by default.

@@ -254,7 +254,9 @@ pin_project! {
 }
 
 impl<F> RespondFuture<F> {
-    pub(crate) fn ready(response: Response<GatewayBody>) -> RespondFuture<F> {
+    /// A future that answers `response` at once: for a service that
+    /// answers some requests itself and routes the rest through the stages.
+    pub fn ready(response: Response<GatewayBody>) -> RespondFuture<F> {
         RespondFuture {
             kind: Kind::Ready {
                 response: Some(response),

@@ -60,7 +60,10 @@ pub use self::file::{
     SyncPolicy,
 };
 pub use self::forward::{Forwarder, ForwarderBuilder};
-pub use self::groups::{GroupStore, PUSH_FAILURE_TIME, PUSH_TIME};
+pub use self::groups::{
+    GroupInfo, GroupStore, GroupStoreBuilder, SnapshotError, StoredFamily, PUSH_FAILURE_TIME,
+    PUSH_TIME,
+};
 #[cfg(feature = "influxdb")]
 pub use self::influxdb::{InfluxBuildError, InfluxStore, InfluxStoreBuilder};
 pub use self::log::LogStore;
@@ -154,6 +157,11 @@ pub enum StoreError {
     /// with what the store holds.
     #[error("pushed metrics cannot be stored: {0}")]
     Invalid(#[source] BoxError),
+    /// The push would take the store past one of its limits, on groups or
+    /// series say (HTTP 413). It is not stored; it may be once the store
+    /// holds less.
+    #[error("store limit reached: {0}")]
+    LimitExceeded(#[source] BoxError),
     /// Anything else (HTTP 500).
     #[error("store failed: {0}")]
     Failed(#[source] BoxError),
@@ -168,6 +176,11 @@ impl StoreError {
     /// A [`StoreError::Invalid`] from any error.
     pub fn invalid(error: impl Into<BoxError>) -> StoreError {
         StoreError::Invalid(error.into())
+    }
+
+    /// A [`StoreError::LimitExceeded`] from any error.
+    pub fn limit_exceeded(error: impl Into<BoxError>) -> StoreError {
+        StoreError::LimitExceeded(error.into())
     }
 
     /// A [`StoreError::Unavailable`] from any error, with no `Retry-After`.

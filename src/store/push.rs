@@ -1,7 +1,7 @@
 //! [`Push`]: one request to the gateway, decoded, as a store sees it.
 
 use std::net::SocketAddr;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
@@ -51,6 +51,10 @@ pub struct Push {
     /// The client's address, when the server gave it (see
     /// [`PeerAddr`](crate::gateway::PeerAddr)).
     pub peer: Option<SocketAddr>,
+    /// How long a store that keeps groups keeps this one after this push,
+    /// when the client asked (the gateway's `Pushgate-TTL` header); stores
+    /// that keep every push ignore it.
+    pub ttl: Option<Duration>,
 }
 
 impl Push {
@@ -65,6 +69,7 @@ impl Push {
             method: PushMethod::Post,
             received: SystemTime::now(),
             peer: None,
+            ttl: None,
         }
     }
 
@@ -107,6 +112,13 @@ impl Push {
     #[must_use]
     pub fn with_peer(mut self, peer: Option<SocketAddr>) -> Push {
         self.peer = peer;
+        self
+    }
+
+    /// Sets how long a store that keeps groups keeps this one.
+    #[must_use]
+    pub fn with_ttl(mut self, ttl: Option<Duration>) -> Push {
+        self.ttl = ttl;
         self
     }
 

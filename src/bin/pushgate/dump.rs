@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use clap::{Args, ValueEnum};
 use pushgate::grouping;
@@ -124,7 +124,7 @@ fn print(out: &mut impl Write, record: &Record, format: DumpFormat) -> io::Resul
                 out,
                 "# position={} received={} method={} grouping={}",
                 record.position.get(),
-                rfc3339(record.received),
+                pushgate::time::rfc3339_millis(record.received),
                 record.method.as_str(),
                 grouping::Display(&record.grouping),
             )?;
@@ -138,7 +138,7 @@ fn print(out: &mut impl Write, record: &Record, format: DumpFormat) -> io::Resul
                 .collect();
             let head = serde_json::json!({
                 "position": record.position.get(),
-                "received": rfc3339(record.received),
+                "received": pushgate::time::rfc3339_millis(record.received),
                 "method": record.method.as_str(),
                 "grouping": grouping,
             })
@@ -149,48 +149,5 @@ fn print(out: &mut impl Write, record: &Record, format: DumpFormat) -> io::Resul
             out.write_all(&encode(Format::Json)?)?;
             out.write_all(b"}\n")
         }
-    }
-}
-
-/// `t` in UTC as RFC 3339 with milliseconds: `2026-12-02T15:04:05.123Z`.
-fn rfc3339(t: SystemTime) -> String {
-    let (secs, millis) = match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => (d.as_secs() as i64, d.subsec_millis()),
-        Err(e) => {
-            let d = e.duration();
-            let ms = d.as_millis() as i64;
-            (-(ms + 999) / 1000, ((1000 - ms % 1000) % 1000) as u32)
-        }
-    };
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_in_utc() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        let t = UNIX_EPOCH + Duration::from_millis(1_796_223_845_123);
-        assert_eq!(rfc3339(t), "2026-12-02T15:04:05.123Z");
-        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
-        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
     }
 }

@@ -22,6 +22,8 @@ use pushgate::store::{BoxStore, Encoder, StoreService, SyncPolicy};
 use pushgate::Format;
 use tower::Service;
 
+mod pushgateway;
+
 use crate::common::{init_logging, parse_duration, parse_size};
 use crate::stores::{parse_sync, FileOptions, RemoteArgs, StoreKind, Stores};
 
@@ -160,6 +162,86 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     remote: RemoteArgs,
+
+    #[command(flatten)]
+    groups: GroupArgs,
+}
+
+/// What `pushgate serve` is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Receive pushes and hand each to the stores (--store).
+    Gateway,
+    /// A drop-in Prometheus Pushgateway: keep the last push of each group
+    /// for Prometheus to scrape at /metrics.
+    Pushgateway,
+}
+
+/// Options of `--mode pushgateway`.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Pushgateway mode (--mode pushgateway)")]
+pub struct GroupArgs {
+    /// gateway hands each push to the stores; pushgateway keeps the last
+    /// push of each group and serves them as the Prometheus Pushgateway
+    /// does (/metrics, /api/v1, /-/healthy, a status page at /).
+    #[arg(long, env = "PUSHGATE_MODE", value_enum, default_value = "gateway")]
+    mode: Mode,
+
+    /// File the groups are saved to and loaded from on start ("" for none).
+    ///
+    /// Written atomically every --persistence-interval when something
+    /// changed, and on shutdown; a crash loses at most the changes of one
+    /// interval.
+    #[arg(
+        long,
+        env = "PUSHGATE_PERSISTENCE_FILE",
+        value_name = "FILE",
+        default_value = "pushgate-data/groups.snapshot"
+    )]
+    persistence_file: PathBuf,
+
+    /// How often the groups are saved when they changed.
+    #[arg(long, env = "PUSHGATE_PERSISTENCE_INTERVAL", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    persistence_interval: Duration,
+
+    /// Drop a group this long after its last push, as in 1h [default:
+    /// never]. A push's Pushgate-TTL header sets its own.
+    #[arg(long, env = "PUSHGATE_GROUP_TTL", value_name = "DURATION", value_parser = parse_duration)]
+    group_ttl: Option<Duration>,
+
+    /// Refuse pushes (413) that would make more groups than this.
+    #[arg(long, env = "PUSHGATE_MAX_GROUPS", value_name = "N")]
+    max_groups: Option<usize>,
+
+    /// Refuse pushes (413) that would make more series than this, over all
+    /// groups.
+    #[arg(long, env = "PUSHGATE_MAX_SERIES", value_name = "N")]
+    max_series: Option<usize>,
+
+    /// Add up pushes to the groups under this path, as
+    /// /metrics/job/frontend (repeatable): counters, histograms and
+    /// summaries' counts and sums are summed, gauges keep the last value.
+    #[arg(long = "aggregate", env = "PUSHGATE_AGGREGATE", value_name = "PATH", value_delimiter = ',', value_parser = parse_prefix)]
+    aggregate: Vec<Vec<pushgate::model::LabelPair>>,
+
+    /// Answer PUT /api/v1/admin/wipe, which deletes every group.
+    #[arg(long, env = "PUSHGATE_ENABLE_ADMIN_API")]
+    enable_admin_api: bool,
+
+    /// Answer DELETE /api/v1/groups?LABEL=VALUE&..., which deletes every
+    /// group whose grouping key has those labels.
+    #[arg(long, env = "PUSHGATE_ENABLE_PARTIAL_DELETE")]
+    enable_partial_delete: bool,
+}
+
+fn parse_prefix(s: &str) -> Result<Vec<pushgate::model::LabelPair>, String> {
+    match pushgate::grouping::parse(s.trim()) {
+        Ok(Some(labels)) => Ok(labels),
+        Ok(None) => Err(format!(
+            "{s:?} is not a push path such as /metrics/job/frontend"
+        )),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 const AFTER_HELP: &str = "\
@@ -251,6 +333,10 @@ async fn run(args: ServeArgs, threads: usize) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(error) = check_mode(&args) {
+        eprintln!("pushgate serve: {error}");
+        return ExitCode::from(2);
+    }
     let listener = match tokio::net::TcpListener::bind(&args.listen).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -265,6 +351,42 @@ async fn run(args: ServeArgs, threads: usize) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let threads = format!(
+        "{threads} worker thread{}",
+        if threads == 1 { "" } else { "s" }
+    );
+    match args.groups.mode {
+        Mode::Gateway => run_gateway(args, listener, addr, threads, signals).await,
+        Mode::Pushgateway => pushgateway::run(&args, listener, addr, threads, &mut signals).await,
+    }
+}
+
+/// Refuses options that do not apply to the mode chosen.
+fn check_mode(args: &ServeArgs) -> Result<(), String> {
+    if args.groups.mode == Mode::Pushgateway {
+        let unused = [
+            ("--store", !args.stores.is_empty()),
+            ("--wal", args.wal.is_some()),
+            ("--format", args.format.is_some()),
+            ("--info-url", args.info_url.is_some()),
+        ];
+        if let Some((flag, _)) = unused.iter().find(|(_, given)| *given) {
+            return Err(format!(
+                "{flag} does not apply in --mode pushgateway, which keeps the groups itself \
+                 (see --persistence-file)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn run_gateway(
+    args: ServeArgs,
+    listener: tokio::net::TcpListener,
+    addr: std::net::SocketAddr,
+    threads: String,
+    mut signals: Signals,
+) -> ExitCode {
     let files = FileOptions {
         sync: args.sync,
         segment_size: Some(args.segment_size),
@@ -293,19 +415,49 @@ async fn run(args: ServeArgs, threads: usize) -> ExitCode {
     tracing::info!(
         target: "pushgate::serve",
         "listening on http://{addr} (store {}, families {families}, \
-         max {} bytes, timeout {:?}, {threads} worker thread{})",
+         max {} bytes, timeout {:?}, {threads})",
         stores.description,
         args.max_bytes,
         args.timeout,
-        if threads == 1 { "" } else { "s" },
     );
-    let drain = args.timeout + Duration::from_secs(1);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let routes = Routes {
         metrics: gateway.registry_service(),
         gateway,
     };
-    let server = Server::new(listener, routes).drain_timeout(drain);
+    let code = serve(listener, routes, args.timeout, &mut signals).await;
+    if code != ExitCode::SUCCESS {
+        return code;
+    }
+    // Forwarders write their positions, file stores sync and close.
+    tokio::select! {
+        () = stores.shutdown() => {}
+        signal = signals.recv() => {
+            tracing::warn!(target: "pushgate::serve", "second {signal}: exiting now");
+            return ExitCode::from(130);
+        }
+    }
+    tracing::info!(target: "pushgate::serve", "stopped");
+    code
+}
+
+/// Serves `service` until a signal, then drains: the pushes in flight get
+/// `timeout` and one second more. `SUCCESS` when all finished.
+pub(crate) async fn serve<S>(
+    listener: tokio::net::TcpListener,
+    service: S,
+    timeout: Duration,
+    signals: &mut Signals,
+) -> ExitCode
+where
+    S: Service<Request<Incoming>, Response = Response<GatewayBody>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let drain = timeout + Duration::from_secs(1);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = Server::new(listener, service).drain_timeout(drain);
     let mut server = pin!(server.run(async {
         let _ = stopped.await;
     }));
@@ -323,7 +475,7 @@ async fn run(args: ServeArgs, threads: usize) -> ExitCode {
          a second signal exits at once)"
     );
     let _ = stop.send(());
-    let code = tokio::select! {
+    tokio::select! {
         shutdown = &mut server => match shutdown {
             Shutdown::Drained => ExitCode::SUCCESS,
             Shutdown::TimedOut { open } => {
@@ -337,26 +489,14 @@ async fn run(args: ServeArgs, threads: usize) -> ExitCode {
         },
         signal = signals.recv() => {
             tracing::warn!(target: "pushgate::serve", "second {signal}: exiting now");
-            return ExitCode::from(130);
-        }
-    };
-    // Forwarders write their positions, file stores sync and close.
-    tokio::select! {
-        () = stores.shutdown() => {}
-        signal = signals.recv() => {
-            tracing::warn!(target: "pushgate::serve", "second {signal}: exiting now");
-            return ExitCode::from(130);
+            ExitCode::from(130)
         }
     }
-    if code == ExitCode::SUCCESS {
-        tracing::info!(target: "pushgate::serve", "stopped");
-    }
-    code
 }
 
 /// SIGINT and SIGTERM (Ctrl-C elsewhere), registered once so that none is
 /// missed between two waits.
-struct Signals {
+pub(crate) struct Signals {
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
@@ -380,7 +520,7 @@ impl Signals {
 
     /// The next signal's name.
     #[cfg(unix)]
-    async fn recv(&mut self) -> &'static str {
+    pub(crate) async fn recv(&mut self) -> &'static str {
         tokio::select! {
             _ = self.interrupt.recv() => "SIGINT",
             _ = self.terminate.recv() => "SIGTERM",
@@ -388,7 +528,7 @@ impl Signals {
     }
 
     #[cfg(not(unix))]
-    async fn recv(&mut self) -> &'static str {
+    pub(crate) async fn recv(&mut self) -> &'static str {
         let _ = tokio::signal::ctrl_c().await;
         "Ctrl-C"
     }
@@ -455,7 +595,7 @@ impl Future for RouteFuture {
     }
 }
 
-fn text(status: StatusCode, body: String) -> Response<GatewayBody> {
+pub(crate) fn text(status: StatusCode, body: String) -> Response<GatewayBody> {
     let mut response = Response::new(GatewayBody::from(body));
     *response.status_mut() = status;
     response.headers_mut().insert(

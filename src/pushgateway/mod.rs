@@ -1,0 +1,401 @@
+//! A drop-in Prometheus Pushgateway: the push gateway in front of a
+//! [`GroupStore`], with the Pushgateway's scrape endpoint, JSON API,
+//! health checks and status page.
+//!
+//! [`GroupGateway`] answers what a Pushgateway 1.x answers:
+//!
+//! | request | answer |
+//! | --- | --- |
+//! | `PUT`, `POST`, `DELETE` `/metrics/job/<job>{/<label>/<value>}` | the push, through every stage of [`gateway`](crate::gateway) into the store (`202`; `PUT` replaces the group, `POST` the families pushed, `DELETE` removes it); pushed timestamps are refused |
+//! | `GET` `/metrics` | every group, for Prometheus ([`Exposition`]: text, protobuf or OpenMetrics by `Accept`, gzip) |
+//! | `GET` `/api/v1/metrics`, `/api/v1/status` | the Pushgateway's JSON |
+//! | `PUT` `/api/v1/admin/wipe` | removes every group, when [enabled](Builder::admin_api) |
+//! | `GET` `/-/healthy`, `/-/ready` | `200 OK` |
+//! | `GET` `/` | the status page: every group with its times and families, and a delete button |
+//!
+//! and, beyond it: `DELETE /api/v1/groups?<label>=<value>&...` removes
+//! every group whose grouping key has those labels, when
+//! [enabled](Builder::partial_delete); a push's `Pushgate-TTL` header
+//! ([`grouping::TTL_HEADER`](crate::grouping::TTL_HEADER)) or the store's
+//! [TTL](crate::store::GroupStoreBuilder::ttl) drop a group that is not
+//! pushed again in time; [limits](crate::store::GroupStoreBuilder::max_series)
+//! answer `413`; [aggregating](crate::store::GroupStoreBuilder::aggregate)
+//! groups add up. Anything else is `404`, or `405` on a push path.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use http_body_util::BodyExt;
+//! use pushgate::gateway::GatewayBody;
+//! use pushgate::pushgateway::GroupGateway;
+//! use pushgate::store::GroupStore;
+//! use tower::ServiceExt;
+//!
+//! let gateway = GroupGateway::builder(GroupStore::builder()).build().unwrap();
+//! let push = http::Request::put("/metrics/job/backup/instance/db1")
+//!     .body(GatewayBody::from("# TYPE backup_last_success_seconds gauge\nbackup_last_success_seconds 1.7e9\n"))
+//!     .unwrap();
+//! assert_eq!(gateway.clone().oneshot(push).await.unwrap().status(), 202);
+//!
+//! let scrape = http::Request::get("/metrics").body(GatewayBody::empty()).unwrap();
+//! let body = gateway.oneshot(scrape).await.unwrap().into_body().collect().await.unwrap().to_bytes();
+//! let text = String::from_utf8(body.to_vec()).unwrap();
+//! assert!(text.contains("backup_last_success_seconds{instance=\"db1\",job=\"backup\"} 1.7e+09\n"));
+//! # });
+//! ```
+
+mod api;
+mod exposition;
+mod page;
+
+pub use self::exposition::Exposition;
+
+use std::convert::Infallible;
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use http::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body;
+use prometheus::Registry;
+use tower::Service;
+
+use crate::gateway::metrics::GatewayMetrics;
+use crate::gateway::{BuildError, GatewayBody, PushGateway};
+use crate::grouping::PushMethod;
+use crate::model::LabelPair;
+use crate::store::{GroupStore, GroupStoreBuilder, StoreService};
+use crate::transform::Transformer;
+use crate::BoxError;
+
+/// The push pipeline of a [`GroupGateway`].
+type Pushes = PushGateway<StoreService<GroupStore>>;
+
+/// The Pushgateway's endpoints over a [`GroupStore`]; see the
+/// [module](self) docs. Clones share the store.
+#[derive(Clone)]
+pub struct GroupGateway {
+    pushes: Pushes,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    store: GroupStore,
+    exposition: Exposition,
+    admin_api: bool,
+    partial_delete: bool,
+    started: SystemTime,
+    flags: Vec<(String, String)>,
+}
+
+impl fmt::Debug for GroupGateway {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupGateway")
+            .field("store", &self.shared.store)
+            .field("admin_api", &self.shared.admin_api)
+            .field("partial_delete", &self.shared.partial_delete)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GroupGateway {
+    /// A builder of a gateway over the store `store` builds.
+    pub fn builder(store: GroupStoreBuilder) -> Builder {
+        Builder {
+            store,
+            admin_api: false,
+            partial_delete: false,
+            flags: Vec::new(),
+            max_bytes: crate::DEFAULT_MAX_BYTES,
+            timeout: crate::DEFAULT_TIMEOUT,
+            transformers: Vec::new(),
+            registry: None,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &GroupStore {
+        &self.shared.store
+    }
+
+    /// The registry of the gateway's own metrics, which `/metrics` exposes
+    /// after the groups.
+    pub fn registry(&self) -> &Registry {
+        self.pushes.registry()
+    }
+}
+
+/// Configures a [`GroupGateway`]; from [`GroupGateway::builder`].
+#[must_use]
+pub struct Builder {
+    store: GroupStoreBuilder,
+    admin_api: bool,
+    partial_delete: bool,
+    flags: Vec<(String, String)>,
+    max_bytes: usize,
+    timeout: Duration,
+    transformers: Vec<Box<dyn Transformer>>,
+    registry: Option<Registry>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("store", &self.store)
+            .field("admin_api", &self.admin_api)
+            .field("partial_delete", &self.partial_delete)
+            .field("max_bytes", &self.max_bytes)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// Answers `PUT /api/v1/admin/wipe` (the Pushgateway's
+    /// `--web.enable-admin-api`); off by default, and `404` then.
+    pub fn admin_api(mut self, on: bool) -> Builder {
+        self.admin_api = on;
+        self
+    }
+
+    /// Answers `DELETE /api/v1/groups?<label>=<value>&...`, which removes
+    /// every group whose grouping key has all those labels; off by
+    /// default, and `404` then.
+    pub fn partial_delete(mut self, on: bool) -> Builder {
+        self.partial_delete = on;
+        self
+    }
+
+    /// The flags `/api/v1/status` shows, as the command line had them.
+    pub fn flags(mut self, flags: impl IntoIterator<Item = (String, String)>) -> Builder {
+        self.flags = flags.into_iter().collect();
+        self
+    }
+
+    /// The largest push body, as sent and decompressed;
+    /// [`crate::DEFAULT_MAX_BYTES`] by default.
+    pub fn max_bytes(mut self, max_bytes: usize) -> Builder {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// How long a push may take; [`crate::DEFAULT_TIMEOUT`] by default.
+    pub fn timeout(mut self, timeout: Duration) -> Builder {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Adds a transformer of pushes, as
+    /// [`gateway::Builder::transformer`](crate::gateway::Builder::transformer).
+    pub fn transformer(mut self, transformer: impl Transformer + 'static) -> Builder {
+        self.transformers.push(Box::new(transformer));
+        self
+    }
+
+    /// Registers the gateway's metrics in `registry`, whose families
+    /// `/metrics` then exposes, instead of a registry of its own.
+    pub fn registry(mut self, registry: Registry) -> Builder {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// The gateway. Fails only if the metrics cannot be registered.
+    pub fn build(self) -> Result<GroupGateway, BuildError> {
+        let registry = self.registry.unwrap_or_default();
+        // What /metrics exposes beside the groups may not be pushed.
+        let mut store = self.store;
+        let own = registry
+            .gather()
+            .into_iter()
+            .map(|f| f.name().to_owned())
+            .chain(GatewayMetrics::NAMES.iter().map(|&n| n.to_owned()))
+            .chain([exposition::GROUPS.to_owned(), exposition::SERIES.to_owned()]);
+        for name in own {
+            store = store.reserve(name);
+        }
+        let store = store.build();
+        let mut pushes = PushGateway::builder(store.clone())
+            // The Pushgateway keeps samples without timestamps: the
+            // scrape time is theirs.
+            .receive_timestamps(false)
+            .max_bytes(self.max_bytes)
+            .timeout(self.timeout)
+            .registry(registry.clone());
+        for transformer in self.transformers {
+            pushes = pushes.boxed_transformer(transformer);
+        }
+        let pushes = pushes.build()?;
+        Ok(GroupGateway {
+            pushes,
+            shared: Arc::new(Shared {
+                exposition: Exposition::new(store.clone()).registry(registry),
+                store,
+                admin_api: self.admin_api,
+                partial_delete: self.partial_delete,
+                started: SystemTime::now(),
+                flags: self.flags,
+            }),
+        })
+    }
+}
+
+impl<B> Service<Request<B>> for GroupGateway
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<GatewayBody>;
+    type Error = Infallible;
+    type Future = <Pushes as Service<Request<B>>>::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Service::<Request<B>>::poll_ready(&mut self.pushes, cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let shared = &self.shared;
+        let method = req.method().clone();
+        let read = method == Method::GET || method == Method::HEAD;
+        let response = match req.uri().path() {
+            "/metrics" => shared.exposition.respond(&req),
+            "/api/v1/metrics" if read => json(&api::metrics(&shared.store.groups())),
+            "/api/v1/status" if read => json(&api::status(&shared.flags, shared.started)),
+            "/api/v1/admin/wipe" if shared.admin_api => {
+                if method == Method::PUT {
+                    shared.store.wipe();
+                    tracing::info!(target: "pushgate::pushgateway", "every group wiped");
+                    status_only(StatusCode::ACCEPTED)
+                } else {
+                    not_allowed(&method, "PUT")
+                }
+            }
+            "/api/v1/groups" if shared.partial_delete => {
+                if method == Method::DELETE {
+                    delete_matching(&shared.store, req.uri().query().unwrap_or(""))
+                } else {
+                    not_allowed(&method, "DELETE")
+                }
+            }
+            "/-/healthy" | "/-/ready" if read => plain(StatusCode::OK, "OK".into()),
+            "/" if read => html(page::render(
+                &shared.store.groups(),
+                shared.store.series(),
+                shared.started,
+            )),
+            path if PushMethod::from_http(&method).is_some() || path.contains("/metrics/job") => {
+                // The push stages answer 404 and 405 themselves.
+                return self.pushes.call(req);
+            }
+            path => not_found(path, &shared.store),
+        };
+        let response = if method == Method::HEAD {
+            response.map(|_| GatewayBody::empty())
+        } else {
+            response
+        };
+        crate::gateway::respond::RespondFuture::ready(response)
+    }
+}
+
+/// `DELETE /api/v1/groups?<label>=<value>&...`.
+fn delete_matching(store: &GroupStore, query: &str) -> Response<GatewayBody> {
+    let mut labels = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode =
+            |s: &str| crate::grouping::percent_decode(&s.replace('+', " ")).map(|c| c.into_owned());
+        let (Ok(name), Ok(value)) = (decode(name), decode(value)) else {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                format!("invalid percent-encoding in query parameter {pair:?}\n"),
+            );
+        };
+        if !crate::model::name::is_label_name(&name) {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                format!("query parameter {name:?} is not a label name\n"),
+            );
+        }
+        labels.push(LabelPair::new(name, value));
+    }
+    if labels.is_empty() {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "name the groups to delete by their labels, as ?job=backup \
+             (to delete every group, use PUT /api/v1/admin/wipe)\n"
+                .into(),
+        );
+    }
+    let deleted = store.delete_matching(&labels);
+    tracing::info!(
+        target: "pushgate::pushgateway",
+        matching = %crate::grouping::Display(&labels),
+        deleted,
+        "groups deleted"
+    );
+    let mut response = json(&serde_json::json!({
+        "status": "success",
+        "data": { "deleted": deleted },
+    }));
+    *response.status_mut() = StatusCode::ACCEPTED;
+    response
+}
+
+fn not_found(path: &str, _store: &GroupStore) -> Response<GatewayBody> {
+    plain(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no such page {path:?}: push to /metrics/job/<job>, scrape /metrics, \
+             or see / for the groups\n"
+        ),
+    )
+}
+
+fn not_allowed(method: &Method, allow: &'static str) -> Response<GatewayBody> {
+    let mut response = plain(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method {method} not allowed here: use {allow}\n"),
+    );
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+fn status_only(status: StatusCode) -> Response<GatewayBody> {
+    let mut response = Response::new(GatewayBody::empty());
+    *response.status_mut() = status;
+    response
+}
+
+/// A `text/plain` answer.
+pub(crate) fn plain(status: StatusCode, text: String) -> Response<GatewayBody> {
+    let mut response = Response::new(GatewayBody::from(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn json(value: &serde_json::Value) -> Response<GatewayBody> {
+    let mut response = Response::new(GatewayBody::from(
+        serde_json::to_vec(value).expect("JSON values serialise"),
+    ));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn html(page: String) -> Response<GatewayBody> {
+    let mut response = Response::new(GatewayBody::from(page));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}

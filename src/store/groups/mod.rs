@@ -1,0 +1,1132 @@
+//! [`GroupStore`]: the last push of each group, as the Prometheus
+//! Pushgateway keeps it, for a scrape to expose.
+
+mod aggregate;
+mod snapshot;
+
+pub use self::snapshot::SnapshotError;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::{Push, Store, StoreError};
+use crate::grouping::PushMethod;
+use crate::model::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
+
+/// The gateway's own family: when each group last changed.
+pub const PUSH_TIME: &str = "push_time_seconds";
+/// The gateway's own family: when a push to each group last failed.
+pub const PUSH_FAILURE_TIME: &str = "push_failure_time_seconds";
+
+// The Pushgateway's own words, for a drop-in exposition.
+const PUSH_TIME_HELP: &str =
+    "Last Unix time when changing this group in the Pushgateway succeeded.";
+const PUSH_FAILURE_TIME_HELP: &str =
+    "Last Unix time when changing this group in the Pushgateway failed.";
+
+/// A group's key: its grouping labels, sorted by name.
+type GroupKey = Vec<(String, String)>;
+/// A series' identity: family name and every label, sorted by name.
+type SeriesKey = (String, Vec<(String, String)>);
+
+/// Keeps the last push of each group (grouping key), as the Prometheus
+/// Pushgateway does, and answers with all of them as one consistent set of
+/// families for a scrape ([`families`](GroupStore::families)).
+///
+/// * `PUT` replaces the whole group (an empty one leaves the group with
+///   only its push time); `POST` replaces the families of the same names;
+///   `DELETE` removes the group.
+/// * A metric without an `instance` label gets `instance=""`, as in the
+///   Pushgateway, and labels are kept sorted by name. (The gateway has
+///   already set the grouping labels.)
+/// * A push that would make the whole inconsistent is refused
+///   ([`StoreError::Invalid`], a `400`) and changes nothing: a family whose
+///   type differs from the same family in another group, a series that
+///   another group has, or one of the gateway's own family names
+///   ([`reserve`](GroupStoreBuilder::reserve) adds more). The check costs in
+///   proportion to the push, not to what is stored.
+/// * Each group carries `push_time_seconds` (its last change) and
+///   `push_failure_time_seconds` (its last refused push, 0 if none; a
+///   refused push to a group that does not exist creates none).
+///
+/// Beyond the Pushgateway, all opt-in through [`GroupStore::builder`]:
+/// groups that expire ([`ttl`](GroupStoreBuilder::ttl), or
+/// [`Push::ttl`] per push), limits on groups and series
+/// ([`StoreError::LimitExceeded`], a `413`), groups whose counters and
+/// histograms add up across pushes
+/// ([`aggregate`](GroupStoreBuilder::aggregate)), deleting every group
+/// that matches some labels ([`delete_matching`](GroupStore::delete_matching)),
+/// and [snapshots](GroupStore::save) to survive restarts.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use pushgate::grouping::PushMethod;
+/// use pushgate::model::LabelPair;
+/// use pushgate::store::{GroupStore, Push, Store};
+/// use pushgate::{codec, Format};
+///
+/// let store = GroupStore::new();
+/// let families = codec::decode(Format::Text, "# TYPE up gauge\nup{job=\"a\"} 1\n".into(), &Default::default()).unwrap();
+/// let push = Push::new(families, Format::Text)
+///     .with_grouping(vec![LabelPair::new("job", "a")])
+///     .with_method(PushMethod::Put);
+/// store.write(push).await.unwrap();
+/// let names: Vec<String> = store.families().iter().map(|f| f.name().to_owned()).collect();
+/// assert_eq!(names, ["push_failure_time_seconds", "push_time_seconds", "up"]);
+/// # });
+/// ```
+#[derive(Clone, Default)]
+pub struct GroupStore {
+    state: Arc<RwLock<State>>,
+    config: Arc<Config>,
+}
+
+impl fmt::Debug for GroupStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupStore")
+            .field("groups", &self.len())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Config {
+    ttl: Option<Duration>,
+    max_groups: Option<usize>,
+    max_series: Option<usize>,
+    reserved: HashSet<String>,
+    aggregate: Vec<Vec<(String, String)>>,
+}
+
+impl Config {
+    /// Whether pushes to the group `grouping` add up rather than replace.
+    fn aggregates(&self, grouping: &[LabelPair]) -> bool {
+        self.aggregate.iter().any(|prefix| {
+            prefix.len() <= grouping.len()
+                && prefix
+                    .iter()
+                    .zip(grouping)
+                    .all(|((n, v), l)| n == l.name() && v == l.value())
+        })
+    }
+}
+
+/// Configures a [`GroupStore`]; from [`GroupStore::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use pushgate::model::LabelPair;
+/// use pushgate::store::GroupStore;
+///
+/// let store = GroupStore::builder()
+///     .ttl(Duration::from_secs(3600))
+///     .max_groups(10_000)
+///     .max_series(1_000_000)
+///     .aggregate([LabelPair::new("job", "frontend")])
+///     .build();
+/// assert!(store.is_empty());
+/// ```
+#[must_use]
+#[derive(Debug, Default)]
+pub struct GroupStoreBuilder {
+    config: Config,
+}
+
+impl GroupStoreBuilder {
+    /// Drops each group from the store this long after its last change,
+    /// unless a push says otherwise ([`Push::ttl`]). Default: never.
+    pub fn ttl(mut self, ttl: Duration) -> GroupStoreBuilder {
+        self.config.ttl = Some(ttl);
+        self
+    }
+
+    /// Refuses a push that would make more groups than this
+    /// ([`StoreError::LimitExceeded`]). Default: no limit.
+    pub fn max_groups(mut self, max: usize) -> GroupStoreBuilder {
+        self.config.max_groups = Some(max);
+        self
+    }
+
+    /// Refuses a push that would make more series, over all groups, than
+    /// this ([`StoreError::LimitExceeded`]). Default: no limit.
+    pub fn max_series(mut self, max: usize) -> GroupStoreBuilder {
+        self.config.max_series = Some(max);
+        self
+    }
+
+    /// Refuses pushes of a family of this name: one the scrape exposes
+    /// beside the groups, such as the gateway's own metrics.
+    pub fn reserve(mut self, name: impl Into<String>) -> GroupStoreBuilder {
+        self.config.reserved.insert(name.into());
+        self
+    }
+
+    /// Makes pushes to every group whose grouping key starts with these
+    /// labels (in path order, `job` first) add up: counters, histograms
+    /// and summaries' counts and sums are summed with what the group has,
+    /// series by series; gauges, untyped metrics and summaries' quantiles
+    /// take the last push's value. `PUT` and `POST` both merge into the
+    /// families they name; `DELETE` removes the group. Repeatable.
+    ///
+    /// For many short-lived processes that count into one series, as
+    /// prom-aggregation-gateway does, but without summing gauges.
+    pub fn aggregate(mut self, prefix: impl IntoIterator<Item = LabelPair>) -> GroupStoreBuilder {
+        self.config.aggregate.push(
+            prefix
+                .into_iter()
+                .map(|l| (l.name().to_owned(), l.value().to_owned()))
+                .collect(),
+        );
+        self
+    }
+
+    /// The store, empty.
+    pub fn build(self) -> GroupStore {
+        GroupStore {
+            state: Arc::default(),
+            config: Arc::new(self.config),
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    groups: BTreeMap<GroupKey, Group>,
+    /// Family name → its type and how many groups have it.
+    types: HashMap<String, (MetricType, usize)>,
+    /// Every series stored → the group that has it.
+    series: HashMap<SeriesKey, GroupKey>,
+    /// When each group that expires does.
+    expiries: BTreeSet<(SystemTime, GroupKey)>,
+    /// Changes with every change to what a scrape sees.
+    generation: u64,
+}
+
+#[derive(Clone)]
+struct Group {
+    /// The grouping labels in path order.
+    labels: Vec<LabelPair>,
+    families: BTreeMap<String, StoredFamily>,
+    pushed: Option<SystemTime>,
+    failed: Option<SystemTime>,
+    expires: Option<SystemTime>,
+}
+
+/// One group as stored; from [`GroupStore::groups`].
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct GroupInfo {
+    /// The grouping labels, in path order (`job` first).
+    pub labels: Vec<LabelPair>,
+    /// When the group last changed (`push_time_seconds`).
+    pub pushed: Option<SystemTime>,
+    /// When a push to the group was last refused
+    /// (`push_failure_time_seconds`).
+    pub failed: Option<SystemTime>,
+    /// When the group will be dropped, if it expires.
+    pub expires: Option<SystemTime>,
+    /// Its families, by name.
+    pub families: Vec<StoredFamily>,
+}
+
+/// A family of a group, with the time of the push that set it.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct StoredFamily {
+    /// The family: labels sorted by name, `instance` always there.
+    pub family: MetricFamily,
+    /// When it was pushed.
+    pub pushed: SystemTime,
+}
+
+impl GroupStore {
+    /// An empty store, with no limits, no expiry and no aggregation.
+    pub fn new() -> GroupStore {
+        GroupStore::default()
+    }
+
+    /// A builder of a store with limits, expiry or aggregation.
+    pub fn builder() -> GroupStoreBuilder {
+        GroupStoreBuilder::default()
+    }
+
+    /// How many groups there are.
+    pub fn len(&self) -> usize {
+        self.view().groups.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many series there are, over all groups.
+    pub fn series(&self) -> usize {
+        self.view().series.len()
+    }
+
+    /// A number that changes whenever what [`families`](Self::families)
+    /// and [`groups`](Self::groups) answer does: what a scrape's cache is
+    /// keyed by.
+    pub fn generation(&self) -> u64 {
+        self.view().generation
+    }
+
+    /// The state, with expired groups dropped first.
+    fn view(&self) -> RwLockReadGuard<'_, State> {
+        let now = SystemTime::now();
+        {
+            // Every change is checked before it is applied: a panic cannot
+            // leave a half-made state.
+            let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+            if !state.has_expired(now) {
+                return state;
+            }
+        }
+        self.lock().purge(now);
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every family of every group, merged by name and sorted (families by
+    /// name, metrics by labels), with `push_time_seconds` and
+    /// `push_failure_time_seconds` per group: what a scrape exposes.
+    pub fn families(&self) -> Vec<MetricFamily> {
+        let state = self.view();
+        let mut merged: BTreeMap<&str, MetricFamily> = BTreeMap::new();
+        let mut push_time = gauge_family(PUSH_TIME, PUSH_TIME_HELP);
+        let mut failure_time = gauge_family(PUSH_FAILURE_TIME, PUSH_FAILURE_TIME_HELP);
+        for group in state.groups.values() {
+            for (name, stored) in &group.families {
+                let family = &stored.family;
+                let entry = merged.entry(name).or_insert_with(|| MetricFamily {
+                    metric: Vec::new(),
+                    ..family.clone()
+                });
+                entry.metric.extend(family.metric.iter().cloned());
+            }
+            push_time.metric.push(gauge(&group.labels, group.pushed));
+            failure_time.metric.push(gauge(&group.labels, group.failed));
+        }
+        let mut out: Vec<MetricFamily> = merged.into_values().collect();
+        if !state.groups.is_empty() {
+            out.push(push_time);
+            out.push(failure_time);
+        }
+        for family in &mut out {
+            family
+                .metric
+                .sort_by_cached_key(|m| sorted_labels(&m.label));
+        }
+        out.sort_by(|a, b| a.name().cmp(b.name()));
+        out
+    }
+
+    /// `push_time_seconds` and `push_failure_time_seconds` of one group,
+    /// as [`families`](Self::families) has them.
+    pub(crate) fn time_families(group: &GroupInfo) -> [MetricFamily; 2] {
+        let mut push_time = gauge_family(PUSH_TIME, PUSH_TIME_HELP);
+        let mut failure_time = gauge_family(PUSH_FAILURE_TIME, PUSH_FAILURE_TIME_HELP);
+        push_time.metric.push(gauge(&group.labels, group.pushed));
+        failure_time.metric.push(gauge(&group.labels, group.failed));
+        [push_time, failure_time]
+    }
+
+    /// Every group, sorted by grouping key: what the Pushgateway's
+    /// `/api/v1/metrics` and status page show.
+    pub fn groups(&self) -> Vec<GroupInfo> {
+        self.view()
+            .groups
+            .values()
+            .map(|g| GroupInfo {
+                labels: g.labels.clone(),
+                pushed: g.pushed,
+                failed: g.failed,
+                expires: g.expires,
+                families: g.families.values().cloned().collect(),
+            })
+            .collect()
+    }
+
+    /// Removes every group whose grouping key has all of `labels` (each
+    /// name with that value); answers how many went. With no labels, every
+    /// group goes.
+    pub fn delete_matching(&self, labels: &[LabelPair]) -> usize {
+        let mut state = self.lock();
+        let doomed: Vec<GroupKey> = state
+            .groups
+            .iter()
+            .filter(|(_, g)| {
+                labels.iter().all(|want| {
+                    g.labels
+                        .iter()
+                        .any(|l| l.name() == want.name() && l.value() == want.value())
+                })
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &doomed {
+            state.remove(key);
+        }
+        if !doomed.is_empty() {
+            state.generation += 1;
+        }
+        doomed.len()
+    }
+
+    /// Removes every group (the Pushgateway's `PUT /api/v1/admin/wipe`).
+    pub fn wipe(&self) {
+        let mut state = self.lock();
+        let generation = state.generation + 1;
+        *state = State {
+            generation,
+            ..State::default()
+        };
+    }
+
+    fn apply(&self, push: Push) -> Result<(), StoreError> {
+        let key = sorted_labels(&push.grouping);
+        let now = SystemTime::now();
+        let mut state = self.lock();
+        state.purge(now);
+        if push.method == PushMethod::Delete {
+            if state.remove(&key) {
+                state.generation += 1;
+            }
+            return Ok(());
+        }
+        let mut incoming: BTreeMap<String, MetricFamily> = BTreeMap::new();
+        for mut family in push.families {
+            let name = family.name();
+            if name == PUSH_TIME || name == PUSH_FAILURE_TIME || self.config.reserved.contains(name)
+            {
+                let why = format!("{name} is the gateway's own family and cannot be pushed");
+                return Err(state.refuse(&key, StoreError::invalid(why)));
+            }
+            for metric in &mut family.metric {
+                if !metric.label.iter().any(|l| l.name() == "instance") {
+                    metric.label.push(LabelPair::new("instance", ""));
+                }
+                // Exposed sorted by name, as Prometheus' registry does.
+                metric.label.sort_by(|a, b| a.name().cmp(b.name()));
+            }
+            match incoming.entry(family.name().to_owned()) {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(family);
+                }
+                // Validation refuses a family twice in a push; should one
+                // come from elsewhere, its metrics join the first.
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    e.get_mut().metric.append(&mut family.metric);
+                }
+            }
+        }
+        let aggregating = self.config.aggregates(&push.grouping);
+        let old = state.groups.get(&key);
+        if aggregating {
+            if let Some(group) = old {
+                aggregate::merge(&group.families, &mut incoming);
+            }
+        }
+        // The families this push takes out of the group.
+        let replaced: Vec<String> = match (push.method, old) {
+            (_, None) => Vec::new(),
+            (PushMethod::Put, Some(group)) if !aggregating => {
+                group.families.keys().cloned().collect()
+            }
+            (_, Some(group)) => group
+                .families
+                .keys()
+                .filter(|name| incoming.contains_key(*name))
+                .cloned()
+                .collect(),
+        };
+        let series: Vec<SeriesKey> = incoming
+            .iter()
+            .flat_map(|(name, f)| {
+                f.metric
+                    .iter()
+                    .map(move |m| (name.clone(), sorted_labels(&m.label)))
+            })
+            .collect();
+        if let Err(why) = state.check(&key, &replaced, &incoming, &series) {
+            return Err(state.refuse(&key, StoreError::invalid(why)));
+        }
+        if let Err(why) = state.within_limits(&self.config, &key, &replaced, series.len()) {
+            return Err(state.refuse(&key, StoreError::limit_exceeded(why)));
+        }
+        // Checked: apply.
+        let expires = push.ttl.or(self.config.ttl).map(|ttl| now + ttl);
+        let group = state.groups.entry(key.clone()).or_insert_with(|| Group {
+            labels: push.grouping.clone(),
+            families: BTreeMap::new(),
+            pushed: None,
+            failed: None,
+            expires: None,
+        });
+        let removed: Vec<MetricFamily> = replaced
+            .iter()
+            .filter_map(|name| group.families.remove(name))
+            .map(|stored| stored.family)
+            .collect();
+        let types: Vec<(String, MetricType)> = incoming
+            .values()
+            .map(|f| (f.name().to_owned(), f.metric_type()))
+            .collect();
+        group
+            .families
+            .extend(incoming.into_iter().map(|(name, family)| {
+                (
+                    name,
+                    StoredFamily {
+                        family,
+                        pushed: push.received,
+                    },
+                )
+            }));
+        group.pushed = Some(push.received);
+        let old_expiry = std::mem::replace(&mut group.expires, expires);
+        if let Some(at) = old_expiry {
+            state.expiries.remove(&(at, key.clone()));
+        }
+        if let Some(at) = expires {
+            state.expiries.insert((at, key.clone()));
+        }
+        state.forget(&key, removed.iter());
+        state.remember(&key, types, series);
+        state.generation += 1;
+        Ok(())
+    }
+}
+
+impl State {
+    /// Whether `incoming` may take the place of the `replaced` families of
+    /// group `key`; why not.
+    fn check(
+        &self,
+        key: &GroupKey,
+        replaced: &[String],
+        incoming: &BTreeMap<String, MetricFamily>,
+        series: &[SeriesKey],
+    ) -> Result<(), String> {
+        for (name, family) in incoming {
+            let own = self
+                .groups
+                .get(key)
+                .is_some_and(|g| g.families.contains_key(name) && replaced.contains(name));
+            if let Some(&(kind, count)) = self.types.get(name) {
+                let others = count - usize::from(own);
+                if others > 0 && kind != family.metric_type() {
+                    return Err(format!(
+                        "family {name} is pushed as {} but other groups have it as {}",
+                        type_name(family.metric_type()),
+                        type_name(kind)
+                    ));
+                }
+            }
+        }
+        for one in series {
+            if let Some(owner) = self.series.get(one) {
+                if owner != key {
+                    return Err(format!(
+                        "series {}{{{}}} is already pushed in group {{{}}}",
+                        one.0,
+                        render(&one.1),
+                        render(owner)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the store stays within its limits with the push applied;
+    /// why not.
+    fn within_limits(
+        &self,
+        config: &Config,
+        key: &GroupKey,
+        replaced: &[String],
+        incoming_series: usize,
+    ) -> Result<(), String> {
+        let group = self.groups.get(key);
+        if let Some(max) = config.max_groups {
+            if group.is_none() && self.groups.len() >= max {
+                return Err(format!(
+                    "the store holds {} groups, its limit; delete some or raise the limit",
+                    self.groups.len()
+                ));
+            }
+        }
+        if let Some(max) = config.max_series {
+            let leaving: usize = group.map_or(0, |g| {
+                replaced
+                    .iter()
+                    .filter_map(|name| g.families.get(name))
+                    .map(|f| f.family.metric.len())
+                    .sum()
+            });
+            let after = self.series.len() - leaving + incoming_series;
+            if after > max {
+                return Err(format!(
+                    "the push would make {after} series, over the store's limit of {max}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn remember(
+        &mut self,
+        key: &GroupKey,
+        types: Vec<(String, MetricType)>,
+        series: Vec<SeriesKey>,
+    ) {
+        for (name, kind) in types {
+            self.types.entry(name).or_insert((kind, 0)).1 += 1;
+        }
+        for one in series {
+            self.series.insert(one, key.clone());
+        }
+    }
+
+    fn forget<'a>(&mut self, key: &GroupKey, families: impl Iterator<Item = &'a MetricFamily>) {
+        for family in families {
+            if let Some(entry) = self.types.get_mut(family.name()) {
+                entry.1 -= 1;
+                if entry.1 == 0 {
+                    self.types.remove(family.name());
+                }
+            }
+            for metric in &family.metric {
+                let series = (family.name().to_owned(), sorted_labels(&metric.label));
+                if self.series.get(&series) == Some(key) {
+                    self.series.remove(&series);
+                }
+            }
+        }
+    }
+
+    /// Removes a group; whether there was one.
+    fn remove(&mut self, key: &GroupKey) -> bool {
+        let Some(group) = self.groups.remove(key) else {
+            return false;
+        };
+        if let Some(at) = group.expires {
+            self.expiries.remove(&(at, key.clone()));
+        }
+        self.forget(key, group.families.values().map(|f| &f.family));
+        true
+    }
+
+    fn has_expired(&self, now: SystemTime) -> bool {
+        self.expiries.first().is_some_and(|(at, _)| *at <= now)
+    }
+
+    /// Drops the groups that have expired by `now`.
+    fn purge(&mut self, now: SystemTime) {
+        let mut dropped = false;
+        while let Some((at, key)) = self.expiries.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.remove(&key);
+            tracing::debug!(target: "pushgate::store", group = %render(&key), "group expired");
+            dropped = true;
+        }
+        if dropped {
+            self.generation += 1;
+        }
+    }
+
+    /// Notes a refused push on its group, if it exists, and passes the
+    /// error on.
+    fn refuse(&mut self, key: &GroupKey, error: StoreError) -> StoreError {
+        if let Some(group) = self.groups.get_mut(key) {
+            group.failed = Some(SystemTime::now());
+            self.generation += 1;
+        }
+        error
+    }
+}
+
+impl Store for GroupStore {
+    /// Applies the push to its group; [`StoreError::Invalid`] if it would
+    /// make the exposition inconsistent, [`StoreError::LimitExceeded`] if
+    /// it would pass a limit (nothing changed then).
+    async fn write(&self, push: Push) -> Result<(), StoreError> {
+        self.apply(push)
+    }
+}
+
+fn sorted_labels(labels: &[LabelPair]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = labels
+        .iter()
+        .map(|l| (l.name().to_owned(), l.value().to_owned()))
+        .collect();
+    out.sort();
+    out
+}
+
+fn render(labels: &[(String, String)]) -> String {
+    labels
+        .iter()
+        .map(|(n, v)| format!("{n}={v:?}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn type_name(t: MetricType) -> &'static str {
+    match t {
+        MetricType::Counter => "counter",
+        MetricType::Gauge => "gauge",
+        MetricType::Summary => "summary",
+        MetricType::Untyped => "untyped",
+        MetricType::Histogram => "histogram",
+        MetricType::GaugeHistogram => "gaugehistogram",
+    }
+}
+
+fn gauge_family(name: &str, help: &str) -> MetricFamily {
+    let mut family = MetricFamily {
+        name: Some(name.into()),
+        help: Some(help.into()),
+        ..Default::default()
+    };
+    family.set_metric_type(MetricType::Gauge);
+    family
+}
+
+fn gauge(labels: &[LabelPair], at: Option<SystemTime>) -> Metric {
+    let seconds = at
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0.0, |d| d.as_secs_f64());
+    let mut label = labels.to_vec();
+    if !label.iter().any(|l| l.name() == "instance") {
+        label.push(LabelPair::new("instance", ""));
+    }
+    label.sort_by(|a, b| a.name().cmp(b.name()));
+    Metric {
+        label,
+        gauge: Some(Gauge {
+            value: Some(seconds),
+        }),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{codec, Format};
+
+    fn push(method: PushMethod, job: &str, text: &str) -> Push {
+        let grouping = vec![LabelPair::new("job", job)];
+        let mut families =
+            codec::decode(Format::Text, text.to_owned().into(), &Default::default()).unwrap();
+        // As the gateway's transform stage sets them.
+        for family in &mut families {
+            for metric in &mut family.metric {
+                metric.label.retain(|l| l.name() != "job");
+                metric.label.push(LabelPair::new("job", job));
+            }
+        }
+        Push::new(families, Format::Text)
+            .with_grouping(grouping)
+            .with_method(method)
+    }
+
+    fn exposed(store: &GroupStore) -> String {
+        let mut families = store.families();
+        // Times change from run to run.
+        families.retain(|f| f.name() != PUSH_TIME && f.name() != PUSH_FAILURE_TIME);
+        let mut out = Vec::new();
+        codec::encode(Format::Text, &families, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[tokio::test]
+    async fn put_replaces_post_merges_delete_removes() {
+        let store = GroupStore::new();
+        store
+            .write(push(
+                PushMethod::Put,
+                "a",
+                "# TYPE x gauge\nx 1\n# TYPE y gauge\ny 2\n",
+            ))
+            .await
+            .unwrap();
+        store
+            .write(push(PushMethod::Post, "a", "# TYPE x gauge\nx 3\n"))
+            .await
+            .unwrap();
+        assert_eq!(
+            exposed(&store),
+            "# TYPE x gauge\nx{instance=\"\",job=\"a\"} 3\n# TYPE y gauge\ny{instance=\"\",job=\"a\"} 2\n"
+        );
+        store
+            .write(push(PushMethod::Put, "a", "# TYPE y gauge\ny 4\n"))
+            .await
+            .unwrap();
+        assert_eq!(
+            exposed(&store),
+            "# TYPE y gauge\ny{instance=\"\",job=\"a\"} 4\n"
+        );
+        // An empty PUT leaves the group with its push time only.
+        store.write(push(PushMethod::Put, "a", "")).await.unwrap();
+        assert_eq!(exposed(&store), "");
+        assert_eq!(store.len(), 1);
+        let times = store.families();
+        assert_eq!(times[1].name(), PUSH_TIME);
+        assert!(times[1].metric[0].gauge.as_ref().unwrap().value.unwrap() > 1.7e9);
+        store
+            .write(Push::delete(vec![LabelPair::new("job", "a")]))
+            .await
+            .unwrap();
+        assert!(store.is_empty());
+        assert!(store.families().is_empty());
+    }
+
+    #[tokio::test]
+    async fn families_merge_across_groups() {
+        let store = GroupStore::new();
+        for job in ["b", "a"] {
+            store
+                .write(push(
+                    PushMethod::Put,
+                    job,
+                    "# TYPE x counter\nx{q=\"1\"} 1\n",
+                ))
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            exposed(&store),
+            "# TYPE x counter\nx{instance=\"\",job=\"a\",q=\"1\"} 1\nx{instance=\"\",job=\"b\",q=\"1\"} 1\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn inconsistent_pushes_are_refused_and_change_nothing() {
+        let store = GroupStore::new();
+        store
+            .write(push(PushMethod::Put, "a", "# TYPE x counter\nx 1\n"))
+            .await
+            .unwrap();
+        let before = exposed(&store);
+        let err = store
+            .write(push(PushMethod::Put, "b", "# TYPE x gauge\nx 1\n"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "pushed metrics cannot be stored: family x is pushed as gauge but other groups have it as counter"
+        );
+        let err = store
+            .write(push(
+                PushMethod::Put,
+                "b",
+                "# TYPE push_time_seconds gauge\npush_time_seconds 1\n",
+            ))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("the gateway's own family"),
+            "{err}"
+        );
+        assert_eq!(exposed(&store), before);
+        assert_eq!(store.len(), 1);
+        // Its own group may change the type: no other group has it.
+        store
+            .write(push(PushMethod::Put, "a", "# TYPE x gauge\nx 2\n"))
+            .await
+            .unwrap();
+        assert_eq!(
+            exposed(&store),
+            "# TYPE x gauge\nx{instance=\"\",job=\"a\"} 2\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_series_of_another_group_is_refused_and_the_failure_noted() {
+        let store = GroupStore::new();
+        // The body's instance label makes both series the same.
+        store
+            .write(
+                push(
+                    PushMethod::Put,
+                    "a",
+                    "# TYPE x gauge\nx{instance=\"h\"} 1\n",
+                )
+                .with_grouping(vec![
+                    LabelPair::new("job", "a"),
+                    LabelPair::new("instance", "h"),
+                ]),
+            )
+            .await
+            .unwrap();
+        store
+            .write(push(PushMethod::Put, "a", "# TYPE y gauge\ny 1\n"))
+            .await
+            .unwrap();
+        let err = store
+            .write(push(
+                PushMethod::Post,
+                "a",
+                "# TYPE x gauge\nx{instance=\"h\"} 2\n",
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "pushed metrics cannot be stored: series x{instance=\"h\",job=\"a\"} is already pushed in group {instance=\"h\",job=\"a\"}"
+        );
+        // The failure is on the group pushed to; the other is untouched.
+        let failures = store
+            .families()
+            .into_iter()
+            .find(|f| f.name() == PUSH_FAILURE_TIME)
+            .unwrap();
+        let failed: Vec<f64> = failures
+            .metric
+            .iter()
+            .map(|m| m.gauge.as_ref().unwrap().value.unwrap())
+            .collect();
+        assert_eq!(failed.iter().filter(|&&t| t > 0.0).count(), 1, "{failed:?}");
+        // Deleting the owner frees the series.
+        store
+            .write(Push::delete(vec![
+                LabelPair::new("job", "a"),
+                LabelPair::new("instance", "h"),
+            ]))
+            .await
+            .unwrap();
+        store
+            .write(push(
+                PushMethod::Post,
+                "a",
+                "# TYPE x gauge\nx{instance=\"h\"} 2\n",
+            ))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn limits_refuse_with_413_and_change_nothing() {
+        let store = GroupStore::builder().max_groups(2).max_series(3).build();
+        store
+            .write(push(
+                PushMethod::Put,
+                "a",
+                "# TYPE x gauge\nx{q=\"1\"} 1\nx{q=\"2\"} 1\n",
+            ))
+            .await
+            .unwrap();
+        store
+            .write(push(PushMethod::Put, "b", "# TYPE x gauge\nx 1\n"))
+            .await
+            .unwrap();
+        let err = store
+            .write(push(PushMethod::Put, "c", "# TYPE x gauge\nx 1\n"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::LimitExceeded(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "store limit reached: the store holds 2 groups, its limit; delete some or raise the limit"
+        );
+        let err = store
+            .write(push(PushMethod::Post, "b", "# TYPE y gauge\ny 1\n"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "store limit reached: the push would make 4 series, over the store's limit of 3"
+        );
+        // Replacing a group's series counts what leaves.
+        store
+            .write(push(
+                PushMethod::Put,
+                "a",
+                "# TYPE y gauge\ny{q=\"1\"} 1\ny{q=\"2\"} 2\n",
+            ))
+            .await
+            .unwrap();
+        assert_eq!((store.len(), store.series()), (2, 3));
+    }
+
+    #[tokio::test]
+    async fn groups_expire_after_their_ttl() {
+        let store = GroupStore::builder()
+            .ttl(Duration::from_millis(200))
+            .build();
+        store
+            .write(push(PushMethod::Put, "a", "# TYPE x gauge\nx 1\n"))
+            .await
+            .unwrap();
+        store
+            .write(
+                push(PushMethod::Put, "b", "# TYPE x gauge\nx 2\n")
+                    .with_ttl(Some(Duration::from_secs(3600))),
+            )
+            .await
+            .unwrap();
+        let generation = store.generation();
+        assert_eq!(store.len(), 2);
+        assert!(store.groups()[0].expires.is_some());
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            exposed(&store),
+            "# TYPE x gauge\nx{instance=\"\",job=\"b\"} 2\n"
+        );
+        assert_eq!(store.len(), 1);
+        assert!(store.generation() > generation);
+        // Its series are free again.
+        store
+            .write(push(PushMethod::Put, "a", "# TYPE x gauge\nx 3\n"))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn aggregating_groups_add_counters_and_histograms_and_keep_the_last_gauge() {
+        let store = GroupStore::builder()
+            .aggregate([LabelPair::new("job", "agg")])
+            .build();
+        let body = "# TYPE c counter\nc{path=\"/\"} 2\n# TYPE g gauge\ng 5\n\
+                    # TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 3\nh_count 2\n\
+                    # TYPE s summary\ns{quantile=\"0.5\"} 1\ns_sum 4\ns_count 2\n";
+        store
+            .write(push(PushMethod::Put, "agg", body))
+            .await
+            .unwrap();
+        let body2 = body
+            .replace("g 5", "g 7")
+            .replace("s{quantile=\"0.5\"} 1", "s{quantile=\"0.5\"} 9");
+        store
+            .write(push(PushMethod::Put, "agg", &body2))
+            .await
+            .unwrap();
+        store
+            .write(push(
+                PushMethod::Post,
+                "agg",
+                "# TYPE c counter\nc{path=\"/x\"} 1\n",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            exposed(&store),
+            "# TYPE c counter\nc{instance=\"\",job=\"agg\",path=\"/\"} 4\nc{instance=\"\",job=\"agg\",path=\"/x\"} 1\n\
+             # TYPE g gauge\ng{instance=\"\",job=\"agg\"} 7\n\
+             # TYPE h histogram\nh_bucket{instance=\"\",job=\"agg\",le=\"1\"} 2\nh_bucket{instance=\"\",job=\"agg\",le=\"+Inf\"} 4\n\
+             h_sum{instance=\"\",job=\"agg\"} 6\nh_count{instance=\"\",job=\"agg\"} 4\n\
+             # TYPE s summary\ns{instance=\"\",job=\"agg\",quantile=\"0.5\"} 9\ns_sum{instance=\"\",job=\"agg\"} 8\ns_count{instance=\"\",job=\"agg\"} 4\n"
+        );
+        // Other jobs replace as before.
+        store
+            .write(push(PushMethod::Put, "other", "# TYPE d counter\nd 1\n"))
+            .await
+            .unwrap();
+        store
+            .write(push(PushMethod::Put, "other", "# TYPE d counter\nd 1\n"))
+            .await
+            .unwrap();
+        assert!(exposed(&store).contains("d{instance=\"\",job=\"other\"} 1\n"));
+    }
+
+    #[tokio::test]
+    async fn delete_matching_and_wipe() {
+        let store = GroupStore::new();
+        for (job, instance) in [("a", "1"), ("a", "2"), ("b", "1")] {
+            store
+                .write(
+                    push(
+                        PushMethod::Put,
+                        job,
+                        &format!("# TYPE x gauge\nx{{i=\"{instance}\"}} 1\n"),
+                    )
+                    .with_grouping(vec![
+                        LabelPair::new("job", job),
+                        LabelPair::new("instance", instance),
+                    ]),
+                )
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.delete_matching(&[LabelPair::new("instance", "1")]), 2);
+        assert_eq!(store.delete_matching(&[LabelPair::new("job", "b")]), 0);
+        assert_eq!(store.len(), 1);
+        assert_eq!(store.groups()[0].labels[1].value(), "2");
+        store.wipe();
+        assert!(store.is_empty());
+        assert_eq!(store.series(), 0);
+    }
+
+    #[tokio::test]
+    async fn snapshots_restore_every_group_and_refuse_damage() {
+        let store = GroupStore::new();
+        store
+            .write(push(
+                PushMethod::Put,
+                "a",
+                "# HELP x An x.\n# TYPE x histogram\nx_bucket{le=\"1\"} 1\nx_bucket{le=\"+Inf\"} 1\nx_sum 0.5\nx_count 1\n",
+            ))
+            .await
+            .unwrap();
+        store
+            .write(
+                push(PushMethod::Put, "b/c", "# TYPE y counter\ny 2\n")
+                    .with_ttl(Some(Duration::from_secs(60))),
+            )
+            .await
+            .unwrap();
+        let _ = store
+            .write(push(PushMethod::Put, "b/c", "# TYPE x gauge\nx 2\n"))
+            .await
+            .unwrap_err();
+        let bytes = store.snapshot();
+        let dir = std::env::temp_dir().join(format!("pushgate-groups-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("groups.snapshot");
+        store.save(&file).unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), bytes);
+
+        let copy = GroupStore::new();
+        assert_eq!(copy.load(&dir.join("none")).unwrap(), None);
+        assert_eq!(copy.load(&file).unwrap(), Some(2));
+        assert_eq!(copy.groups(), store.groups());
+        assert_eq!(copy.families(), store.families());
+        assert_eq!(copy.series(), 2);
+        // The indexes came back too: a clash is still a clash.
+        let err = copy
+            .write(push(PushMethod::Put, "z", "# TYPE y gauge\ny 1\n"))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("other groups have it as counter"),
+            "{err}"
+        );
+
+        for (i, cut) in [bytes.len() - 1, bytes.len() / 2, 3]
+            .into_iter()
+            .enumerate()
+        {
+            let mut damaged = bytes[..cut].to_vec();
+            if i == 0 {
+                damaged = bytes.clone();
+                damaged[bytes.len() / 2] ^= 1;
+            }
+            let err = copy.restore(&damaged).unwrap_err();
+            assert!(matches!(err, SnapshotError::Corrupt { .. }), "{err}");
+        }
+        assert_eq!(copy.len(), 2, "a damaged snapshot changes nothing");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
