@@ -399,3 +399,306 @@ fn html(page: String) -> Response<GatewayBody> {
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::GroupStore;
+    use crate::Format;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    fn gateway(store: GroupStoreBuilder) -> GroupGateway {
+        GroupGateway::builder(store)
+            .admin_api(true)
+            .partial_delete(true)
+            .build()
+            .unwrap()
+    }
+
+    async fn call(
+        gateway: &GroupGateway,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (StatusCode, http::HeaderMap, Vec<u8>) {
+        let mut request = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(GatewayBody::from(body.to_owned())).unwrap();
+        let response = gateway.clone().oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.unwrap().to_bytes().to_vec();
+        (parts.status, parts.headers, body)
+    }
+
+    async fn put(gateway: &GroupGateway, path: &str, body: &str) -> StatusCode {
+        call(gateway, Method::PUT, path, &[], body).await.0
+    }
+
+    #[tokio::test]
+    async fn scrapes_negotiate_the_format_and_gzip_and_are_cached() {
+        let gateway = gateway(GroupStore::builder());
+        assert_eq!(
+            put(&gateway, "/metrics/job/a", "# TYPE x counter\nx 1\n").await,
+            202
+        );
+        let (status, headers, text) = call(&gateway, Method::GET, "/metrics", &[], "").await;
+        assert_eq!(status, 200);
+        assert_eq!(headers[CONTENT_TYPE], Format::Text.content_type());
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            text.contains("# TYPE x counter\nx{instance=\"\",job=\"a\"} 1\n"),
+            "{text}"
+        );
+
+        let accept = [("accept", "application/openmetrics-text; version=1.0.0")];
+        let (_, headers, om) = call(&gateway, Method::GET, "/metrics", &accept, "").await;
+        assert_eq!(headers[CONTENT_TYPE], Format::OpenMetrics.content_type());
+        let om = String::from_utf8(om).unwrap();
+        assert!(
+            om.ends_with("# EOF\n") && om.matches("# EOF").count() == 1,
+            "{om}"
+        );
+        // A counter not named `_total` is `unknown` in OpenMetrics, as Go
+        // writes it.
+        assert!(om.contains("x{instance=\"\",job=\"a\"} 1.0\n"), "{om}");
+
+        let accept = [
+            ("accept", Format::Protobuf.content_type()),
+            ("accept-encoding", "gzip"),
+        ];
+        let (_, headers, gz) = call(&gateway, Method::GET, "/metrics", &accept, "").await;
+        assert_eq!(headers[CONTENT_TYPE], Format::Protobuf.content_type());
+        assert_eq!(headers["content-encoding"], "gzip");
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut raw).unwrap();
+        let families =
+            crate::codec::decode(Format::Protobuf, raw.into(), &Default::default()).unwrap();
+        assert!(families.iter().any(|f| f.name() == "x"));
+        assert!(families.iter().any(|f| f.name() == exposition::SERIES));
+
+        // Unchanged store, same bytes; a push changes them.
+        let again = call(&gateway, Method::GET, "/metrics", &accept, "").await.2;
+        assert_eq!(again, gz);
+        assert_eq!(
+            put(&gateway, "/metrics/job/a", "# TYPE x counter\nx 2\n").await,
+            202
+        );
+        let after = call(&gateway, Method::GET, "/metrics", &[], "").await.2;
+        assert!(String::from_utf8(after)
+            .unwrap()
+            .contains("x{instance=\"\",job=\"a\"} 2\n"));
+
+        let (status, headers, body) = call(&gateway, Method::HEAD, "/metrics", &[], "").await;
+        assert_eq!((status, body.len()), (StatusCode::OK, 0));
+        assert_eq!(headers[CONTENT_TYPE], Format::Text.content_type());
+    }
+
+    #[tokio::test]
+    async fn the_api_answers_in_the_pushgateways_shapes() {
+        let gateway = gateway(GroupStore::builder());
+        let body =
+            "# HELP s A summary.\n# TYPE s summary\ns{quantile=\"0.5\"} 1\ns_sum 2\ns_count 3\n";
+        assert_eq!(put(&gateway, "/metrics/job/a/instance/i", body).await, 202);
+        // A refused push marks the group.
+        let conflict = "# TYPE s gauge\ns{instance=\"i\"} 1\n";
+        assert_eq!(
+            call(&gateway, Method::POST, "/metrics/job/b", &[], conflict)
+                .await
+                .0,
+            400
+        );
+        assert_eq!(
+            call(
+                &gateway,
+                Method::POST,
+                "/metrics/job/a/instance/i",
+                &[],
+                "# TYPE push_time_seconds gauge\npush_time_seconds 1\n"
+            )
+            .await
+            .0,
+            400
+        );
+        let (status, headers, body) = call(&gateway, Method::GET, "/api/v1/metrics", &[], "").await;
+        assert_eq!(status, 200);
+        assert_eq!(headers[CONTENT_TYPE], "application/json");
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["status"], "success");
+        let group = &json["data"][0];
+        assert_eq!(
+            group["labels"],
+            serde_json::json!({"job": "a", "instance": "i"})
+        );
+        assert_eq!(group["last_push_successful"], false);
+        let s = &group["s"];
+        assert_eq!(s["type"], "SUMMARY");
+        assert_eq!(s["help"], "A summary.");
+        assert!(s["time_stamp"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(
+            s["metrics"][0],
+            serde_json::json!({
+                "labels": {"instance": "i", "job": "a"},
+                "quantiles": {"0.5": "1"},
+                "count": "3",
+                "sum": "2",
+            })
+        );
+        assert_eq!(group["push_time_seconds"]["type"], "GAUGE");
+        let failed = group["push_failure_time_seconds"]["metrics"][0]["value"]
+            .as_str()
+            .unwrap();
+        assert!(failed.parse::<f64>().unwrap() > 1.7e9, "{failed}");
+
+        let (status, _, body) = call(&gateway, Method::GET, "/api/v1/status", &[], "").await;
+        assert_eq!(status, 200);
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            json["data"]["build_information"]["version"],
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(json["data"]["start_time"].as_str().unwrap().ends_with('Z'));
+        for path in ["/-/healthy", "/-/ready"] {
+            assert_eq!(call(&gateway, Method::GET, path, &[], "").await.2, b"OK");
+        }
+    }
+
+    #[tokio::test]
+    async fn wipe_and_partial_delete_only_when_enabled() {
+        let off = GroupGateway::builder(GroupStore::builder())
+            .build()
+            .unwrap();
+        assert_eq!(
+            call(&off, Method::PUT, "/api/v1/admin/wipe", &[], "")
+                .await
+                .0,
+            404
+        );
+        assert_eq!(
+            call(&off, Method::DELETE, "/api/v1/groups?job=a", &[], "")
+                .await
+                .0,
+            404
+        );
+
+        let on = gateway(GroupStore::builder());
+        for path in [
+            "/metrics/job/a/instance/1",
+            "/metrics/job/a/instance/2",
+            "/metrics/job/b/instance/1",
+        ] {
+            let body = format!("# TYPE up gauge\nup{{p=\"{path}\"}} 1\n");
+            assert_eq!(put(&on, path, &body).await, 202);
+        }
+        let (status, _, body) = call(&on, Method::DELETE, "/api/v1/groups?job=a", &[], "").await;
+        assert_eq!(status, 202);
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap()["data"]["deleted"],
+            2
+        );
+        assert_eq!(on.store().len(), 1);
+        let (status, _, body) = call(&on, Method::DELETE, "/api/v1/groups", &[], "").await;
+        assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            call(&on, Method::DELETE, "/api/v1/groups?1x=1", &[], "")
+                .await
+                .0,
+            400
+        );
+        assert_eq!(
+            call(&on, Method::GET, "/api/v1/admin/wipe", &[], "")
+                .await
+                .0,
+            405
+        );
+        assert_eq!(
+            call(&on, Method::PUT, "/api/v1/admin/wipe", &[], "")
+                .await
+                .0,
+            202
+        );
+        assert!(on.store().is_empty());
+    }
+
+    #[tokio::test]
+    async fn ttl_header_limits_and_reserved_names() {
+        let gateway = gateway(GroupStore::builder().max_groups(1));
+        let ttl = [("pushgate-ttl", "5m")];
+        assert_eq!(
+            call(&gateway, Method::PUT, "/metrics/job/a", &ttl, "up 1\n")
+                .await
+                .0,
+            202
+        );
+        assert!(gateway.store().groups()[0].expires.is_some());
+        let (status, _, body) = call(
+            &gateway,
+            Method::PUT,
+            "/metrics/job/a",
+            &[("pushgate-ttl", "later")],
+            "up 1\n",
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(String::from_utf8_lossy(&body).starts_with("invalid pushgate-ttl header:"));
+        let (status, _, body) = call(&gateway, Method::PUT, "/metrics/job/b", &[], "up 1\n").await;
+        assert_eq!(status, 413, "{}", String::from_utf8_lossy(&body));
+        let (status, _, body) = call(
+            &gateway,
+            Method::PUT,
+            "/metrics/job/a",
+            &[],
+            "pushgate_series 1\n",
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(String::from_utf8_lossy(&body).contains("gateway's own family"));
+        // Pushed timestamps are refused, as by the Pushgateway.
+        assert_eq!(
+            put(&gateway, "/metrics/job/a", "up 1 1700000000000\n").await,
+            400
+        );
+    }
+
+    #[tokio::test]
+    async fn pages_and_unknown_paths() {
+        let gateway = gateway(GroupStore::builder());
+        assert_eq!(
+            put(
+                &gateway,
+                "/metrics/job/a/path@base64/L3g",
+                "# TYPE up gauge\nup{v=\"<b>\"} 1\n"
+            )
+            .await,
+            202
+        );
+        let (status, headers, page) = call(&gateway, Method::GET, "/", &[], "").await;
+        assert_eq!(status, 200);
+        assert_eq!(headers[CONTENT_TYPE], "text/html; charset=utf-8");
+        let page = String::from_utf8(page).unwrap();
+        assert!(
+            page.contains("data-path=\"/metrics/job/a/path@base64/L3g\""),
+            "{page}"
+        );
+        assert!(page.contains("v=&quot;&lt;b&gt;&quot;"), "{page}");
+        assert!(!page.contains("<b>"));
+        assert_eq!(call(&gateway, Method::GET, "/nope", &[], "").await.0, 404);
+        assert_eq!(
+            call(&gateway, Method::GET, "/metrics/job/a", &[], "")
+                .await
+                .0,
+            405
+        );
+        assert_eq!(
+            call(&gateway, Method::POST, "/nope", &[], "up 1\n").await.0,
+            404
+        );
+        assert_eq!(
+            call(&gateway, Method::POST, "/metrics", &[], "").await.0,
+            405
+        );
+    }
+}
