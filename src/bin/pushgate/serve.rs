@@ -247,8 +247,18 @@ fn parse_prefix(s: &str) -> Result<Vec<pushgate::model::LabelPair>, String> {
 const AFTER_HELP: &str = "\
 Endpoints:
   POST|PUT /metrics/job/<job>{/<label>/<value>}  push (202 once stored)
-  GET /metrics                                    the gateway's own metrics
+  DELETE /metrics/job/<job>{/<label>/<value>}    delete (a group, in pushgateway mode)
+  GET /metrics                                    the gateway's own metrics; in
+                                                  pushgateway mode every group too
   GET /healthz                                    200 ok
+In --mode pushgateway also, as the Prometheus Pushgateway:
+  GET /                                           status page, with delete buttons
+  GET /api/v1/metrics, /api/v1/status             JSON
+  GET /-/healthy, /-/ready                        200 OK
+  PUT /api/v1/admin/wipe                          delete every group (--enable-admin-api)
+  DELETE /api/v1/groups?LABEL=VALUE&...           delete matching groups (--enable-partial-delete)
+A push may carry Pushgate-TTL: 10m (pushgateway mode: drop the group if not
+pushed again by then).
 
 Logging: RUST_LOG (default: info), to stderr. SIGINT or SIGTERM stops
 accepting, lets pushes in flight finish and exits 0; a second signal, or
