@@ -127,6 +127,19 @@ async fn push_and_put_to_the_gateway_over_tcp() {
 }
 
 #[tokio::test]
+async fn a_ttl_travels_in_its_header() {
+    let gateway = Gateway::start();
+    let ttl = std::time::Duration::from_secs(26 * 3600);
+    let pusher = Pusher::builder(gateway.url(), gatherer(families()))
+        .job("nightly")
+        .ttl(ttl)
+        .build()
+        .unwrap();
+    pusher.put().await.unwrap();
+    assert_eq!(gateway.store.pushes()[0].ttl, Some(ttl));
+}
+
+#[tokio::test]
 async fn every_format_and_gzip_reach_the_gateway() {
     let gateway = Gateway::start();
     for format in [Format::Protobuf, Format::Text, Format::OpenMetrics] {

@@ -517,6 +517,28 @@ impl<G, C> PusherBuilder<G, C> {
         self
     }
 
+    /// Asks a gateway that keeps groups (pushgate's Pushgateway mode) to
+    /// drop this group `ttl` after each push unless pushed again: the
+    /// [`TTL_HEADER`](crate::grouping::TTL_HEADER), in milliseconds. Other
+    /// gateways ignore it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use pushgate::push::Pusher;
+    ///
+    /// let gatherer = prometheus::Registry::new();
+    /// let pusher = Pusher::builder("http://127.0.0.1:9091", gatherer)
+    ///     .job("nightly")
+    ///     .ttl(Duration::from_secs(26 * 3600))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = pusher;
+    /// ```
+    pub fn ttl(self, ttl: Duration) -> Self {
+        let millis = ttl.as_millis().max(1);
+        self.header(crate::grouping::TTL_HEADER, format!("{millis}ms"))
+    }
+
     /// Sends a header with every request, replacing one set before under
     /// the same name (an `Authorization` replaces the auth helpers').
     pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<[u8]>) -> Self {

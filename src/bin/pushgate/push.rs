@@ -113,6 +113,11 @@ pub struct PushArgs {
     )]
     basic_auth: Option<(String, String)>,
 
+    /// Ask a gateway in Pushgateway mode to drop this group if it is not
+    /// pushed again within this long, as in 26h (the Pushgate-TTL header).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    ttl: Option<Duration>,
+
     /// Send this header with the push, as 'NAME: VALUE' (repeatable).
     ///
     /// For a tenant or routing header a proxy in front of the gateway
@@ -436,6 +441,9 @@ fn pusher(
     }
     if let Some((user, password)) = &args.basic_auth {
         builder = builder.basic_auth(user, password);
+    }
+    if let Some(ttl) = args.ttl {
+        builder = builder.ttl(ttl);
     }
     for (name, value) in &args.headers {
         builder = builder.header(name, value);
