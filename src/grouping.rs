@@ -445,31 +445,19 @@ pub const TTL_HEADER: &str = "pushgate-ttl";
 /// ```
 pub fn parse_ttl(value: &str) -> Result<Duration, String> {
     let value = value.trim();
-    let split = value
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(value.len());
-    let (number, unit) = value.split_at(split);
-    let scale = match unit {
-        "" | "s" => 1.0,
-        "ms" => 0.001,
-        "m" => 60.0,
-        "h" => 3600.0,
-        "d" => 86400.0,
-        _ => {
-            return Err(format!(
-                "unknown unit {unit:?} in {value:?}: use ms, s, m, h or d"
-            ))
-        }
+    let ttl = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        let seconds: u64 = value
+            .parse()
+            .map_err(|_| format!("{value:?} is out of range"))?;
+        Duration::from_secs(seconds)
+    } else {
+        crate::time::parse_duration(value)?
     };
-    let seconds = number
-        .parse::<f64>()
-        .map_err(|_| format!("{value:?} is not a duration such as 300, 90s or 5m"))?
-        * scale;
     // At least a millisecond, at most ten years: anything else is a typo.
-    if !(0.001..=315_360_000.0).contains(&seconds) {
+    if !(Duration::from_millis(1)..=Duration::from_secs(315_360_000)).contains(&ttl) {
         return Err(format!("{value:?} is not between 1ms and 10 years"));
     }
-    Ok(Duration::from_secs_f64(seconds))
+    Ok(ttl)
 }
 
 #[cfg(test)]

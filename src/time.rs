@@ -1,7 +1,49 @@
-//! Times as RFC 3339 text in UTC, as Go writes them: what the Pushgateway's
-//! JSON API, its status page and `pushgate dump` show.
+//! Times as RFC 3339 text in UTC, as Go writes them (what the Pushgateway's
+//! JSON API, its status page and `pushgate dump` show), and durations as
+//! people write them (`10s`, `5m`).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A duration as a number and a unit: `500ms`, `10s`, `1.5s`, `2m`, `1h`,
+/// `7d`. Zero is refused: a gateway with no time for a push refuses every push,
+/// and a pusher with none fails every push.
+///
+/// ```
+/// use std::time::Duration;
+/// use pushgate::time::parse_duration;
+///
+/// assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+/// assert!(parse_duration("10").is_err());
+/// assert!(parse_duration("0s").is_err());
+/// ```
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("{s:?} needs a unit: ms, s, m, h or d (as in 10s)"))?;
+    let (number, unit) = s.split_at(split);
+    let seconds_per_unit = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {s:?}: use ms, s, m, h or d"
+            ))
+        }
+    };
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number and a unit (as in 10s)"))?;
+    let duration = Duration::try_from_secs_f64(number * seconds_per_unit)
+        .map_err(|_| format!("{s:?} is out of range"))?;
+    if duration.is_zero() {
+        return Err("the duration must be more than 0".into());
+    }
+    Ok(duration)
+}
 
 /// `t` with milliseconds: `2026-12-02T15:04:05.123Z`.
 ///
@@ -83,5 +125,22 @@ mod tests {
         let before = UNIX_EPOCH - Duration::from_millis(1);
         assert_eq!(rfc3339_millis(before), "1969-12-31T23:59:59.999Z");
         assert_eq!(rfc3339_nanos(before), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("10").unwrap_err().contains("needs a unit"));
+        assert!(parse_duration("10x").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("1.2.3s").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("1e30h").is_err());
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -463,23 +463,12 @@ fn read_position(path: &Path) -> Result<Option<Position>, FileStoreError> {
 /// Writes the position file atomically: a temporary file, synced, renamed
 /// over it, and the directory synced.
 fn write_position(path: &Path, position: Position) -> Result<(), FileStoreError> {
-    let io = |action: &'static str, e: io::Error| FileStoreError::Io {
+    let text = format!("{}\n", position.get());
+    super::atomic::write(path, text.as_bytes()).map_err(|(action, source)| FileStoreError::Io {
         action,
         path: path.to_owned(),
-        source: e,
-    };
-    let tmp = path.with_extension("position.tmp");
-    let mut file = std::fs::File::create(&tmp).map_err(|e| io("creating", e))?;
-    writeln!(file, "{}", position.get())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| io("writing", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io("renaming onto", e))?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| io("syncing the directory of", e))?;
-    }
-    Ok(())
+        source,
+    })
 }
 
 #[cfg(test)]

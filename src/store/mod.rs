@@ -31,6 +31,7 @@
 //! can sit between the gateway and the store; see
 //! [`PushGateway::service_builder`](crate::gateway::PushGateway::service_builder).
 
+mod atomic;
 mod encode;
 mod fan_out;
 mod file;

@@ -2,7 +2,6 @@
 
 use std::io::IsTerminal;
 use std::path::Path;
-use std::time::Duration;
 
 use pushgate::client::HttpClient;
 
@@ -19,38 +18,7 @@ pub fn init_logging(default_filter: &str) {
         .init();
 }
 
-/// A duration as a number and a unit: `500ms`, `10s`, `1.5s`, `2m`, `1h`,
-/// `7d`.
-/// Zero is refused: a gateway with no time for a push refuses every push,
-/// and a pusher with none fails every push.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("{s:?} needs a unit: ms, s, m, h or d (as in 10s)"))?;
-    let (number, unit) = s.split_at(split);
-    let seconds_per_unit = match unit {
-        "ms" => 0.001,
-        "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        "d" => 86400.0,
-        _ => {
-            return Err(format!(
-                "unknown unit {unit:?} in {s:?}: use ms, s, m, h or d"
-            ))
-        }
-    };
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number and a unit (as in 10s)"))?;
-    let duration = Duration::try_from_secs_f64(number * seconds_per_unit)
-        .map_err(|_| format!("{s:?} is out of range"))?;
-    if duration.is_zero() {
-        return Err("the duration must be more than 0".into());
-    }
-    Ok(duration)
-}
+pub use pushgate::time::parse_duration;
 
 /// `USER:PASSWORD` (the user is what comes before the first `:`).
 pub fn parse_basic_auth(s: &str) -> Result<(String, String), String> {
@@ -121,23 +89,6 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert!(parse_duration("10").unwrap_err().contains("needs a unit"));
-        assert!(parse_duration("10x").unwrap_err().contains("unknown unit"));
-        assert!(parse_duration("s").is_err());
-        assert!(parse_duration("1.2.3s").is_err());
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("-1s").is_err());
-        assert!(parse_duration("1e30h").is_err());
-        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
-    }
 
     #[test]
     fn sizes() {

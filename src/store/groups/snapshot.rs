@@ -9,7 +9,7 @@
 //! in part.
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -110,7 +110,11 @@ impl GroupStore {
     /// synced): a crash leaves the old snapshot or the new one, whole.
     pub fn save(&self, path: &Path) -> Result<(), SnapshotError> {
         let bytes = self.snapshot();
-        write_atomically(path, &bytes)
+        super::super::atomic::write(path, &bytes).map_err(|(action, source)| SnapshotError::Io {
+            action,
+            path: path.to_owned(),
+            source,
+        })
     }
 
     /// Replaces every group with those of the snapshot at `path`; answers
@@ -251,31 +255,4 @@ fn take<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
     let part = rest.get(4..4 + len)?;
     *rest = &rest[4 + len..];
     Some(part)
-}
-
-/// Writes `bytes` to `path`: a temporary file beside it, synced, renamed
-/// over it, and the directory synced.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SnapshotError> {
-    let io = |action: &'static str, source: io::Error| SnapshotError::Io {
-        action,
-        path: path.to_owned(),
-        source,
-    };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut file =
-        std::fs::File::create(&tmp).map_err(|e| io("creating a temporary file for", e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| io("writing", e))?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(|e| io("renaming onto", e))?;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io("syncing the directory of", e))
 }
