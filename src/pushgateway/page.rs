@@ -124,7 +124,7 @@ fn render_group(out: &mut String, group: &GroupInfo) {
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(family.name()),
             escape(&sample_text(family)),
-            type_name(family),
+            crate::store::type_name(family.metric_type()),
             family.metric.len(),
             rfc3339_millis(stored.pushed),
             escape(family.help()),
@@ -154,18 +154,6 @@ fn sample_text(family: &MetricFamily) -> String {
         );
     }
     text
-}
-
-fn type_name(family: &MetricFamily) -> &'static str {
-    use crate::model::MetricType;
-    match family.metric_type() {
-        MetricType::Counter => "counter",
-        MetricType::Gauge => "gauge",
-        MetricType::Summary => "summary",
-        MetricType::Untyped => "untyped",
-        MetricType::Histogram => "histogram",
-        MetricType::GaugeHistogram => "gaugehistogram",
-    }
 }
 
 /// `text` safe in HTML text and in double-quoted attributes.

@@ -682,7 +682,8 @@ fn render(labels: &[(String, String)]) -> String {
         .join(",")
 }
 
-fn type_name(t: MetricType) -> &'static str {
+/// A type as the text format names it.
+pub(crate) fn type_name(t: MetricType) -> &'static str {
     match t {
         MetricType::Counter => "counter",
         MetricType::Gauge => "gauge",
