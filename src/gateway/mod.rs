@@ -139,6 +139,7 @@ use self::validate::{Validate, ValidateLayer};
 use crate::grouping::PushMethod;
 use crate::store::{Store, StoreService};
 use crate::transform::{AddTimestamps, Transformer};
+use crate::validate::InvalidPush;
 use crate::BoxError;
 
 /// The body of every gateway response: a few bytes of text, all at once.
@@ -275,6 +276,7 @@ impl<S> PushGateway<S> {
             prefix: crate::grouping::DEFAULT_PREFIX.into(),
             info_url: None,
             registry: None,
+            validate: ValidateLayer::new(),
         }
     }
 
@@ -339,6 +341,7 @@ pub struct Builder<S> {
     prefix: String,
     info_url: Option<Uri>,
     registry: Option<Registry>,
+    validate: ValidateLayer,
 }
 
 impl<S> fmt::Debug for Builder<S> {
@@ -417,6 +420,16 @@ impl<S> Builder<S> {
         self
     }
 
+    /// Calls `f` with each push the validate stage refuses, and why
+    /// ([`ValidateLayer::on_invalid`]).
+    pub fn on_invalid(
+        mut self,
+        f: impl Fn(&Push, &InvalidPush) + Send + Sync + 'static,
+    ) -> Builder<S> {
+        self.validate = self.validate.on_invalid(f);
+        self
+    }
+
     /// The gateway. Fails only if the metrics cannot be registered (a
     /// registry given with [`registry`](Builder::registry) that has them
     /// already).
@@ -443,7 +456,7 @@ impl<S> Builder<S> {
             .layer(BodyLimitLayer::new(self.max_bytes))
             .layer(DecompressLayer::new(self.max_bytes))
             .layer(DecodeLayer::new(self.max_bytes).prefix(&self.prefix))
-            .layer(ValidateLayer::new())
+            .layer(self.validate)
             .layer(TransformLayer::new(transformers))
             .service(Handoff::new(self.service));
         Ok(PushGateway {

@@ -219,6 +219,12 @@ impl Builder {
             // The Pushgateway keeps samples without timestamps: the
             // scrape time is theirs.
             .receive_timestamps(false)
+            // The Pushgateway counts a push refused for its timestamps or
+            // its metrics' consistency as a failed push of the group.
+            .on_invalid({
+                let store = store.clone();
+                move |push, _| store.note_refusal(push)
+            })
             .max_bytes(self.max_bytes)
             .timeout(self.timeout)
             .registry(registry.clone());

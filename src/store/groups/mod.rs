@@ -42,14 +42,16 @@ type SeriesKey = (String, Vec<(String, String)>);
 ///   Pushgateway, and labels are kept sorted by name. (The gateway has
 ///   already set the grouping labels.)
 /// * A push that would make the whole inconsistent is refused
-///   ([`StoreError::Invalid`], a `400`) and changes nothing: a family whose
+///   ([`StoreError::Invalid`], a `400`) and changes no family: a family whose
 ///   type differs from the same family in another group, a series that
 ///   another group has, or one of the gateway's own family names
 ///   ([`reserve`](GroupStoreBuilder::reserve) adds more). The check costs in
 ///   proportion to the push, not to what is stored.
 /// * Each group carries `push_time_seconds` (its last change) and
-///   `push_failure_time_seconds` (its last refused push, 0 if none; a
-///   refused push to a group that does not exist creates none).
+///   `push_failure_time_seconds` (its last refused push, 0 if none). A
+///   refused push to a group that does not exist creates it without
+///   families and with a push time of 0, as the Pushgateway does, so that
+///   the failure shows (unless the store is at its group limit).
 ///
 /// Beyond the Pushgateway, all opt-in through [`GroupStore::builder`]:
 /// groups that expire ([`ttl`](GroupStoreBuilder::ttl), or
@@ -354,6 +356,31 @@ impl GroupStore {
             .collect()
     }
 
+    /// Notes on the group of `push` that a push to it was refused before
+    /// it reached the store (by the gateway's
+    /// [validation](crate::validate), say: the Pushgateway counts pushed
+    /// timestamps and inconsistent metrics as failed pushes of the group):
+    /// its `push_failure_time_seconds` becomes now. A group that does not
+    /// exist is created as a refused [`write`](Store::write) creates it.
+    ///
+    /// ```
+    /// use pushgate::model::LabelPair;
+    /// use pushgate::store::{GroupStore, Push};
+    /// use pushgate::Format;
+    ///
+    /// let store = GroupStore::new();
+    /// let push = Push::new(Vec::new(), Format::Text).with_grouping(vec![LabelPair::new("job", "backup")]);
+    /// store.note_refusal(&push);
+    /// let group = &store.groups()[0];
+    /// assert!(group.failed.is_some() && group.pushed.is_none());
+    /// ```
+    pub fn note_refusal(&self, push: &Push) {
+        let key = sorted_labels(&push.grouping);
+        let mut state = self.lock();
+        state.purge(SystemTime::now());
+        state.note_failure(&self.config, &push.grouping, push.ttl, &key);
+    }
+
     /// Removes every group whose grouping key has all of `labels` (each
     /// name with that value); answers how many went. With no labels, every
     /// group goes.
@@ -407,7 +434,8 @@ impl GroupStore {
             if name == PUSH_TIME || name == PUSH_FAILURE_TIME || self.config.reserved.contains(name)
             {
                 let why = format!("{name} is the gateway's own family and cannot be pushed");
-                return Err(state.refuse(&key, StoreError::invalid(why)));
+                state.note_failure(&self.config, &push.grouping, push.ttl, &key);
+                return Err(StoreError::invalid(why));
             }
             for metric in &mut family.metric {
                 if !metric.label.iter().any(|l| l.name() == "instance") {
@@ -456,10 +484,12 @@ impl GroupStore {
             })
             .collect();
         if let Err(why) = state.check(&key, &replaced, &incoming, &series) {
-            return Err(state.refuse(&key, StoreError::invalid(why)));
+            state.note_failure(&self.config, &push.grouping, push.ttl, &key);
+            return Err(StoreError::invalid(why));
         }
         if let Err(why) = state.within_limits(&self.config, &key, &replaced, series.len()) {
-            return Err(state.refuse(&key, StoreError::limit_exceeded(why)));
+            state.note_failure(&self.config, &push.grouping, push.ttl, &key);
+            return Err(StoreError::limit_exceeded(why));
         }
         // Checked: apply.
         let expires = push.ttl.or(self.config.ttl).map(|ttl| now + ttl);
@@ -645,14 +675,44 @@ impl State {
         }
     }
 
-    /// Notes a refused push on its group, if it exists, and passes the
-    /// error on.
-    fn refuse(&mut self, key: &GroupKey, error: StoreError) -> StoreError {
+    /// Notes a refused push on its group. A group
+    /// that did not exist is created empty, with only its failure time, as
+    /// the Pushgateway does, so that the failure shows; unless the store is
+    /// at its group limit.
+    fn note_failure(
+        &mut self,
+        config: &Config,
+        grouping: &[LabelPair],
+        ttl: Option<Duration>,
+        key: &GroupKey,
+    ) {
+        let now = SystemTime::now();
+        if !self.groups.contains_key(key) {
+            if config
+                .max_groups
+                .is_some_and(|max| self.groups.len() >= max)
+            {
+                return;
+            }
+            let expires = ttl.or(config.ttl).map(|ttl| now + ttl);
+            if let Some(at) = expires {
+                self.expiries.insert((at, key.clone()));
+            }
+            self.groups.insert(
+                key.clone(),
+                Group {
+                    labels: grouping.to_vec(),
+                    families: BTreeMap::new(),
+                    pushed: None,
+                    failed: None,
+                    expires,
+                },
+            );
+        }
         if let Some(group) = self.groups.get_mut(key) {
-            group.failed = Some(SystemTime::now());
+            group.failed = Some(now);
             self.generation += 1;
         }
-        error
     }
 }
 
@@ -842,7 +902,12 @@ mod tests {
             "{err}"
         );
         assert_eq!(exposed(&store), before);
-        assert_eq!(store.len(), 1);
+        // Group b exists now, as in the Pushgateway, only to show its
+        // failure: no families, never pushed.
+        assert_eq!(store.len(), 2);
+        let b = &store.groups()[1];
+        assert_eq!(b.labels, [LabelPair::new("job", "b")]);
+        assert!(b.families.is_empty() && b.pushed.is_none() && b.failed.is_some());
         // Its own group may change the type: no other group has it.
         store
             .write(push(PushMethod::Put, "a", "# TYPE x gauge\nx 2\n"))
@@ -1107,7 +1172,7 @@ mod tests {
         assert_eq!(copy.series(), 2);
         // The indexes came back too: a clash is still a clash.
         let err = copy
-            .write(push(PushMethod::Put, "z", "# TYPE y gauge\ny 1\n"))
+            .write(push(PushMethod::Put, "a", "# TYPE y gauge\ny 1\n"))
             .await
             .unwrap_err();
         assert!(
