@@ -196,7 +196,9 @@ pub struct GroupArgs {
         long,
         env = "PUSHGATE_PERSISTENCE_FILE",
         value_name = "FILE",
-        default_value = "pushgate-data/groups.snapshot"
+        default_value = "pushgate-data/groups.snapshot",
+        // clap's PathBuf parser refuses "", which means none here.
+        value_parser = clap::builder::TypedValueParser::map(clap::builder::OsStringValueParser::new(), PathBuf::from)
     )]
     persistence_file: PathBuf,
 
