@@ -1,6 +1,8 @@
 //! Starts Debian's `prometheus-pushgateway` on a free loopback port and stops
 //! it when the guard is dropped, even if the test panics.
 
+#![allow(dead_code)]
+
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
