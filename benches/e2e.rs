@@ -3,20 +3,49 @@
 //!
 //! Run: `cargo bench --bench e2e` (builds the `pushgate` binary too; a plain
 //! `target/release/pushgate` from `cargo build --release` is used as well).
-//! Scenarios can be filtered by substring of `server/format/conns/groups`,
-//! e.g. `cargo bench --bench e2e -- pushgateway/text`.
+//! Scenarios can be filtered by substring of
+//! `server/format/conns/groups[/storedN]`, e.g. `cargo bench --bench e2e --
+//! pushgateway/text` or `-- stored`.
+//!
+//! Three servers: `pushgateway`, Debian's Prometheus Pushgateway;
+//! `pushgate`, `pushgate serve` in gateway mode handing each push to a
+//! memory store (it keeps no groups); `pushgate-pgw`, `pushgate serve --mode
+//! pushgateway --persistence-file ""`, the drop-in Pushgateway without
+//! persistence.
 //!
 //! For each format (protobuf, text) and connection count (1, 32), each server
-//! is started fresh and empty on a free loopback port, pinned with
+//! is started fresh on a free loopback port, pinned with
 //! `taskset -c $E2E_SERVER_CPU` (default 1) — the Pushgateway with
-//! `GOMAXPROCS=1`, pushgate with `TOKIO_WORKER_THREADS=1` — and stopped
-//! (killed) afterwards. The load generator (`support/load.rs`) pins itself to
+//! `GOMAXPROCS=1`, pushgate with one worker thread (`PUSHGATE_WORKER_THREADS=1`,
+//! `--worker-threads` from the environment) — and stopped (killed)
+//! afterwards. The load generator (`support/load.rs`) pins itself to
 //! `$E2E_CLIENT_CPU` (default 0) on a single-threaded tokio runtime. Each
 //! connection POSTs the medium payload back to back, to its own group
 //! `/metrics/job/bench/conn/c<k>` (32 groups, as 32 independent pushers), then
 //! again with all connections on one group `/metrics/job/bench`: the
 //! Pushgateway's cost per push grows with what it already holds, so the two
 //! differ by an order of magnitude for it.
+//!
+//! The same again "with 1,000 groups already stored" (`storedN` in the
+//! name), for the two servers that keep groups: before the load, N small
+//! groups (`support/payload.rs`'s `group`: three families, 10 series) are
+//! PUT to `/metrics/job/preload/instance/i<k>` by a few connections, each
+//! answer checked for 2xx, and the load then runs as above. Side by side
+//! with the empty run it shows whether push/s falls with what is stored:
+//! the Pushgateway checks every push against a gathering of everything it
+//! holds; pushgate's check is incremental, so it should not. The plain
+//! `pushgate` kind has no groups to preload and skips these.
+//!
+//! After the first `storedN` run of each server, connection count and
+//! grouping (the push format does not change what is stored), the store —
+//! the N groups and the load's — is scraped: `GET /metrics` as text (no
+//! `Accept`) and as delimited protobuf (`Accept` as Prometheus sends it),
+//! `$E2E_SCRAPES` times each, one after another on one connection,
+//! reporting p50/p99 and the body's size. Twice: back to back (`cached`:
+//! pushgate serves an unchanged store from its cached exposition, after
+//! one untimed scrape to fill it), and each right after a small PUT to
+//! group `i0` (`after push`: the store changed, only the scrape is timed).
+//! The Pushgateway has no such cache and gathers on every scrape.
 //!
 //! Environment:
 //! - `E2E_SECS` (10) measured seconds, `E2E_WARMUP_SECS` (1) before them
@@ -25,15 +54,20 @@
 //! - `E2E_GROUPS` (`conn,shared`): `conn` gives connection k its own group
 //!   `/metrics/job/bench/conn/c<k>`; `shared` sends every push to the one
 //!   group `/metrics/job/bench` (skipped at 1 connection, the same as `conn`)
-//! - `E2E_SERVERS` (`pushgateway,pushgate`)
+//! - `E2E_PRELOAD_GROUPS` (1000) groups stored before the `storedN` runs; 0
+//!   for none (no `storedN` runs, no scrapes)
+//! - `E2E_SCRAPES` (20) scrapes per format and state; 0 for none
+//! - `E2E_SERVERS` (`pushgateway,pushgate,pushgate-pgw`)
 //! - `E2E_PUSHGATEWAY` (`/usr/bin/prometheus-pushgateway`)
 //! - `E2E_PUSHGATE` (the `pushgate` built beside this bench),
-//!   `E2E_PUSHGATE_STORE` (`memory:1024`), `E2E_PUSHGATE_ARGS` (extra
-//!   arguments to `pushgate serve`, split on whitespace)
+//!   `E2E_PUSHGATE_STORE` (`memory:1024`, the `pushgate` kind's store),
+//!   `E2E_PUSHGATE_ARGS` (extra arguments to `pushgate serve`, both pushgate
+//!   kinds, split on whitespace)
 //! - `E2E_SERVER_CPU` (1), `E2E_CLIENT_CPU` (0); `none` to leave unpinned
 //!
 //! This is a benchmark: it reports, it asserts nothing about time. A run with
-//! failed pushes says so and its numbers are marked.
+//! failed pushes (load, preload or the PUTs between scrapes) or failed
+//! scrapes says so and its numbers are marked.
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -54,11 +88,23 @@ mod payload;
 
 const PUSHGATE_READY: Duration = Duration::from_secs(5);
 const PUSHGATEWAY_READY: Duration = Duration::from_secs(15);
+/// Bound on one push, of the load or not.
+const PUSH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bound on one scrape: the Pushgateway gathers tens of MB for one.
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Connections that PUT the preload groups: enough to keep a one-core
+/// server busy between answers, few enough not to be a load of their own.
+const PRELOAD_CONNS: usize = 4;
+/// The `Accept` of a Prometheus that wants delimited protobuf.
+const PROTOBUF_ACCEPT: &str =
+    "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
     Pushgateway,
     Pushgate,
+    /// `pushgate serve --mode pushgateway`.
+    PushgatePgw,
 }
 
 impl Kind {
@@ -66,13 +112,33 @@ impl Kind {
         match self {
             Kind::Pushgateway => "pushgateway",
             Kind::Pushgate => "pushgate",
+            Kind::PushgatePgw => "pushgate-pgw",
         }
+    }
+
+    fn parse(name: &str) -> Option<Kind> {
+        [Kind::Pushgateway, Kind::Pushgate, Kind::PushgatePgw]
+            .into_iter()
+            .find(|k| k.name() == name)
     }
 
     fn health_path(self) -> &'static str {
         match self {
-            Kind::Pushgateway => "/-/healthy",
+            Kind::Pushgateway | Kind::PushgatePgw => "/-/healthy",
             Kind::Pushgate => "/healthz",
+        }
+    }
+
+    /// Whether it keeps the last push of each group, so that groups can be
+    /// stored before the load and scraped after it.
+    fn keeps_groups(self) -> bool {
+        self != Kind::Pushgate
+    }
+
+    fn ready_within(self) -> Duration {
+        match self {
+            Kind::Pushgateway => PUSHGATEWAY_READY,
+            Kind::Pushgate | Kind::PushgatePgw => PUSHGATE_READY,
         }
     }
 }
@@ -85,6 +151,8 @@ struct Config {
     formats: Vec<Format>,
     size: payload::Size,
     servers: Vec<Kind>,
+    preload_groups: usize,
+    scrapes: usize,
     pushgateway: PathBuf,
     pushgate: PathBuf,
     pushgate_store: String,
@@ -105,6 +173,13 @@ fn secs(key: &str, default: &str) -> Duration {
         v.parse()
             .unwrap_or_else(|_| panic!("{key}={v:?}: expected seconds")),
     )
+}
+
+fn count(key: &str, default: &str) -> usize {
+    let v = env_or(key, default);
+    v.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{key}={v:?}: expected a whole number"))
 }
 
 fn cpu(key: &str, default: &str) -> Option<String> {
@@ -160,14 +235,18 @@ impl Config {
                 .map(|f| f.parse().expect("E2E_FORMATS: format names"))
                 .collect(),
             size,
-            servers: list("E2E_SERVERS", "pushgateway,pushgate")
+            servers: list("E2E_SERVERS", "pushgateway,pushgate,pushgate-pgw")
                 .iter()
-                .map(|s| match s.as_str() {
-                    "pushgateway" => Kind::Pushgateway,
-                    "pushgate" => Kind::Pushgate,
-                    other => panic!("E2E_SERVERS: unknown server {other:?}"),
+                .map(|s| {
+                    Kind::parse(s).unwrap_or_else(|| {
+                        panic!(
+                            "E2E_SERVERS: unknown server {s:?}: pushgateway, pushgate or pushgate-pgw"
+                        )
+                    })
                 })
                 .collect(),
+            preload_groups: count("E2E_PRELOAD_GROUPS", "1000"),
+            scrapes: count("E2E_SCRAPES", "20"),
             pushgateway: env_or("E2E_PUSHGATEWAY", "/usr/bin/prometheus-pushgateway").into(),
             pushgate,
             pushgate_store: env_or("E2E_PUSHGATE_STORE", "memory:1024"),
@@ -192,6 +271,15 @@ impl Config {
     fn selected(&self, name: &str) -> bool {
         self.filters.is_empty() || self.filters.iter().any(|f| name.contains(f.as_str()))
     }
+
+    /// The preload sizes every case runs with: empty, then stored.
+    fn preloads(&self) -> Vec<usize> {
+        if self.preload_groups == 0 {
+            vec![0]
+        } else {
+            vec![0, self.preload_groups]
+        }
+    }
 }
 
 /// A free loopback port (bound and released; the server binds it next).
@@ -199,6 +287,16 @@ fn free_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("bind a loopback port")
+}
+
+/// `program args`, with empty arguments shown as `""`.
+fn command_line(program: &Path, args: &[String]) -> String {
+    let mut line = program.display().to_string();
+    for arg in args {
+        line.push(' ');
+        line.push_str(if arg.is_empty() { "\"\"" } else { arg });
+    }
+    line
 }
 
 /// A running server; killed and reaped on drop.
@@ -227,10 +325,25 @@ impl Server {
         lines[lines.len().saturating_sub(5)..].join("\n    ")
     }
 
-    /// Starts `kind` pinned to the server core and waits until it is healthy.
-    async fn start(kind: Kind, cfg: &Config) -> Result<Server, String> {
-        let addr = free_addr();
-        let (program, args, env): (&Path, Vec<String>, (&str, &str)) = match kind {
+    /// Why the server is no longer running, if it is not.
+    fn exited(&mut self, when: &str) -> Result<(), String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Err(format!(
+                "{} exited {when} ({status}):\n    {}",
+                self.kind.name(),
+                self.log_tail()
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The program, arguments and environment that run `kind` on `addr`.
+    fn command(
+        kind: Kind,
+        cfg: &Config,
+        addr: SocketAddr,
+    ) -> (&Path, Vec<String>, [(&str, &str); 1]) {
+        match kind {
             Kind::Pushgateway => (
                 &cfg.pushgateway,
                 vec![
@@ -238,24 +351,35 @@ impl Server {
                     // Without it the Debian build loads and saves /var/lib state.
                     "--persistence.file=".into(),
                 ],
-                ("GOMAXPROCS", "1"),
+                [("GOMAXPROCS", "1")],
             ),
-            Kind::Pushgate => {
-                let mut args = vec![
-                    "serve".into(),
-                    "--listen".into(),
-                    addr.to_string(),
-                    "--store".into(),
-                    cfg.pushgate_store.clone(),
-                ];
+            Kind::Pushgate | Kind::PushgatePgw => {
+                let mut args = vec!["serve".into(), "--listen".into(), addr.to_string()];
+                if kind == Kind::Pushgate {
+                    args.extend(["--store".into(), cfg.pushgate_store.clone()]);
+                } else {
+                    // No snapshot file: nothing loaded, nothing saved.
+                    args.extend(
+                        ["--mode", "pushgateway", "--persistence-file", ""].map(String::from),
+                    );
+                }
                 args.extend(cfg.pushgate_args.iter().cloned());
-                (&cfg.pushgate, args, ("TOKIO_WORKER_THREADS", "1"))
+                // `serve` sizes its runtime itself (the cores it may use, or
+                // --worker-threads): TOKIO_WORKER_THREADS would be ignored.
+                // The environment form lets E2E_PUSHGATE_ARGS override it.
+                (&cfg.pushgate, args, [("PUSHGATE_WORKER_THREADS", "1")])
             }
-        };
+        }
+    }
+
+    /// Starts `kind` pinned to the server core and waits until it is healthy.
+    async fn start(kind: Kind, cfg: &Config) -> Result<Server, String> {
+        let addr = free_addr();
+        let (program, args, env) = Server::command(kind, cfg, addr);
         if !program.exists() {
             return Err(format!("{} not found", program.display()));
         }
-        std::fs::create_dir_all(&cfg.logs).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(&cfg.logs).map_err(|e| format!("{}: {e}", cfg.logs.display()))?;
         let log = cfg
             .logs
             .join(format!("{}-{}.log", kind.name(), addr.port()));
@@ -272,7 +396,7 @@ impl Server {
         };
         command
             .args(&args)
-            .env(env.0, env.1)
+            .envs(env)
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or("warn".into()),
@@ -289,17 +413,13 @@ impl Server {
             addr,
             log,
         };
-        let limit = match kind {
-            Kind::Pushgateway => PUSHGATEWAY_READY,
-            Kind::Pushgate => PUSHGATE_READY,
-        };
+        let limit = kind.ready_within();
         let deadline = Instant::now() + limit;
         loop {
             if let Ok(Some(status)) = server.child.try_wait() {
                 return Err(format!(
-                    "`{} {}` exited ({status}):\n    {}",
-                    program.display(),
-                    args.join(" "),
+                    "`{}` exited ({status}):\n    {}",
+                    command_line(program, &args),
                     server.log_tail()
                 ));
             }
@@ -311,9 +431,8 @@ impl Server {
                 };
             if Instant::now() >= deadline {
                 return Err(format!(
-                    "`{} {}` not healthy within {limit:?} ({last}):\n    {}",
-                    program.display(),
-                    args.join(" "),
+                    "`{}` not healthy within {limit:?} ({last}):\n    {}",
+                    command_line(program, &args),
                     server.log_tail()
                 ));
             }
@@ -386,6 +505,10 @@ async fn probe(pid: u32, from: Instant, until: Instant) -> Usage {
 struct Outcome {
     report: load::Report,
     usage: Usage,
+    /// The groups stored before the load, in a `storedN` case.
+    preload: Option<Preload>,
+    /// The scrapes after the load, when this run took them.
+    scrapes: Vec<ScrapeRun>,
 }
 
 impl Outcome {
@@ -394,6 +517,203 @@ impl Outcome {
     fn per_cpu_sec(&self) -> f64 {
         self.report.pushes_per_sec() / self.usage.server_cpu.max(1e-9)
     }
+
+    /// Failed pushes, of the load or of the preload before it: either
+    /// makes the numbers not what they claim.
+    fn failures(&self) -> u64 {
+        self.report.failures + self.preload.as_ref().map_or(0, |p| p.failures)
+    }
+}
+
+/// Filling a server with groups before the load.
+#[derive(Default)]
+struct Preload {
+    groups: usize,
+    failures: u64,
+    first_failure: Option<String>,
+    elapsed: Duration,
+}
+
+impl Preload {
+    fn record(&mut self, result: Result<(), String>) {
+        if let Err(e) = result {
+            self.failures += 1;
+            self.first_failure.get_or_insert(e);
+        }
+    }
+
+    fn merge(&mut self, other: Preload) {
+        self.failures += other.failures;
+        if self.first_failure.is_none() {
+            self.first_failure = other.first_failure;
+        }
+    }
+}
+
+/// The path of preload group `k`.
+fn group_path(k: usize) -> String {
+    format!("/metrics/job/preload/instance/i{k}")
+}
+
+/// PUTs group `k` with `stamp` as its gauges; an answer other than 2xx is
+/// an `Err` saying what it was.
+async fn put_group(
+    conn: &mut load::Conn,
+    format: Format,
+    k: usize,
+    stamp: f64,
+) -> Result<(), String> {
+    let mut body = Vec::new();
+    codec::encode(format, &payload::group(k, stamp), &mut body)
+        .map_err(|e| format!("encode group {k}: {e}"))?;
+    let path = group_path(k);
+    let headers = [("content-type", format.content_type())];
+    let answer = conn
+        .send(Method::PUT, &path, &headers, body.into(), PUSH_TIMEOUT)
+        .await?;
+    if answer.status.is_success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&answer.body[..answer.body.len().min(300)]);
+    Err(format!(
+        "PUT {path}: HTTP {}: {}",
+        answer.status,
+        text.trim()
+    ))
+}
+
+/// Stores `groups` groups, PUT in `format` by [`PRELOAD_CONNS`] connections.
+async fn preload(addr: SocketAddr, format: Format, groups: usize) -> Preload {
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..PRELOAD_CONNS.min(groups) {
+        tasks.spawn(async move {
+            let mut conn = load::Conn::new(addr);
+            let mut part = Preload::default();
+            for k in (c..groups).step_by(PRELOAD_CONNS) {
+                part.record(put_group(&mut conn, format, k, 0.0).await);
+            }
+            part
+        });
+    }
+    let mut total = Preload {
+        groups,
+        ..Preload::default()
+    };
+    while let Some(part) = tasks.join_next().await {
+        match part {
+            Ok(part) => total.merge(part),
+            Err(e) => total.record(Err(format!("preload task: {e}"))),
+        }
+    }
+    total.elapsed = start.elapsed();
+    total
+}
+
+/// One series of scrapes of a stored server.
+struct ScrapeRun {
+    accept: Format,
+    /// Each scrape came right after a PUT changed the store, so pushgate
+    /// could not serve it from its cached exposition.
+    after_push: bool,
+    /// Of the successful scrapes, sorted.
+    latencies: Vec<Duration>,
+    /// The last body's size (uncompressed: no `Accept-Encoding` is sent).
+    bytes: usize,
+    failures: u64,
+    first_failure: Option<String>,
+}
+
+impl ScrapeRun {
+    fn state(&self) -> &'static str {
+        if self.after_push {
+            "after push"
+        } else {
+            "cached"
+        }
+    }
+
+    fn fail(&mut self, e: String) {
+        self.failures += 1;
+        self.first_failure.get_or_insert(e);
+    }
+}
+
+/// One timed `GET /metrics` asking for `accept`: the time and body size, or
+/// why it failed (a status other than 200, or another format than asked).
+async fn scrape(conn: &mut load::Conn, accept: Format) -> Result<(Duration, usize), String> {
+    let (headers, expect): (&[(&str, &str)], &str) = match accept {
+        Format::Protobuf => (
+            &[("accept", PROTOBUF_ACCEPT)],
+            "application/vnd.google.protobuf",
+        ),
+        _ => (&[], "text/plain"),
+    };
+    let answer = conn
+        .send(
+            Method::GET,
+            "/metrics",
+            headers,
+            Bytes::new(),
+            SCRAPE_TIMEOUT,
+        )
+        .await?;
+    if !answer.status.is_success() {
+        let text = String::from_utf8_lossy(&answer.body[..answer.body.len().min(300)]);
+        return Err(format!(
+            "GET /metrics: HTTP {}: {}",
+            answer.status,
+            text.trim()
+        ));
+    }
+    let content_type = answer.content_type.unwrap_or_default();
+    if !content_type.starts_with(expect) {
+        return Err(format!(
+            "GET /metrics for {accept} answered Content-Type {content_type:?}"
+        ));
+    }
+    Ok((answer.elapsed, answer.body.len()))
+}
+
+/// Scrapes `n` times per format and state on one connection; between the
+/// `after push` ones, PUTs group 0 (in `format`) with a new stamp.
+async fn scrapes(addr: SocketAddr, format: Format, n: usize) -> Vec<ScrapeRun> {
+    let mut conn = load::Conn::new(addr);
+    let mut stamp = 0.0;
+    let mut runs = Vec::new();
+    for accept in [Format::Text, Format::Protobuf] {
+        // Untimed: the first timed `cached` scrape then finds it cached.
+        let _ = scrape(&mut conn, accept).await;
+        for after_push in [false, true] {
+            let mut run = ScrapeRun {
+                accept,
+                after_push,
+                latencies: Vec::with_capacity(n),
+                bytes: 0,
+                failures: 0,
+                first_failure: None,
+            };
+            for _ in 0..n {
+                if after_push {
+                    stamp += 1.0;
+                    if let Err(e) = put_group(&mut conn, format, 0, stamp).await {
+                        run.fail(format!("the PUT before: {e}"));
+                        continue;
+                    }
+                }
+                match scrape(&mut conn, accept).await {
+                    Ok((elapsed, bytes)) => {
+                        run.latencies.push(elapsed);
+                        run.bytes = bytes;
+                    }
+                    Err(e) => run.fail(e),
+                }
+            }
+            run.latencies.sort_unstable();
+            runs.push(run);
+        }
+    }
+    runs
 }
 
 fn ms(d: Option<Duration>) -> String {
@@ -403,7 +723,7 @@ fn ms(d: Option<Duration>) -> String {
 fn print_outcome(name: &str, o: &Outcome) {
     let r = &o.report;
     println!(
-        "{name:<28} {:>9.1} push/s  p50 {:>10}  p99 {:>10}  {:>7.1} MB/s  n={:<6} \
+        "{name:<40} {:>9.1} push/s  p50 {:>10}  p99 {:>10}  {:>7.1} MB/s  n={:<6} \
          srv cpu {:>3.0}% wait {:>3.0}% {:>8.1} push/cpu-s  gen cpu {:>3.0}%",
         r.pushes_per_sec(),
         ms(r.percentile(0.50)),
@@ -415,6 +735,22 @@ fn print_outcome(name: &str, o: &Outcome) {
         o.per_cpu_sec(),
         o.usage.client_cpu * 100.0,
     );
+    if let Some(p) = &o.preload {
+        println!(
+            "  preloaded {} groups in {:.2}s ({:.0} PUT/s, {PRELOAD_CONNS} connections)",
+            p.groups,
+            p.elapsed.as_secs_f64(),
+            p.groups as f64 / p.elapsed.as_secs_f64().max(1e-9)
+        );
+        if p.failures > 0 {
+            println!(
+                "  !!! {name}: {} of {} PRELOAD PUTS FAILED — these numbers are not valid\n  !!! first: {}",
+                p.failures,
+                p.groups,
+                p.first_failure.as_deref().unwrap_or("?")
+            );
+        }
+    }
     if r.failures > 0 {
         println!(
             "  !!! {name}: {} FAILED PUSHES {:?} — these numbers are not valid\n  !!! first: {}",
@@ -427,6 +763,30 @@ fn print_outcome(name: &str, o: &Outcome) {
         println!(
             "  !!! {name}: the load generator used {:.0}% of its core: it may be the bottleneck",
             o.usage.client_cpu * 100.0
+        );
+    }
+    for run in &o.scrapes {
+        print_scrapes(name, run);
+    }
+}
+
+fn print_scrapes(name: &str, run: &ScrapeRun) {
+    println!(
+        "  scrape {:<8} {:<10} p50 {:>10}  p99 {:>10}  {:>7.2} MB  n={}",
+        run.accept.name(),
+        run.state(),
+        ms(load::percentile(&run.latencies, 0.50)),
+        ms(load::percentile(&run.latencies, 0.99)),
+        run.bytes as f64 / 1e6,
+        run.latencies.len()
+    );
+    if run.failures > 0 {
+        println!(
+            "  !!! {name}: {} FAILED SCRAPES ({} {}) — these numbers are not valid\n  !!! first: {}",
+            run.failures,
+            run.accept.name(),
+            run.state(),
+            run.first_failure.as_deref().unwrap_or("?")
         );
     }
 }
@@ -462,16 +822,35 @@ struct Case {
     format: Format,
     conns: usize,
     groups: Groups,
+    /// Groups stored before the load (0: the server starts empty).
+    preload: usize,
 }
 
 impl std::fmt::Display for Case {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}/{}", self.format, self.conns, self.groups.name())
+        write!(f, "{}/{}/{}", self.format, self.conns, self.groups.name())?;
+        if self.preload > 0 {
+            write!(f, "/stored{}", self.preload)?;
+        }
+        Ok(())
     }
 }
 
-async fn scenario(cfg: &Config, kind: Kind, case: Case, body: &Bytes) -> Result<Outcome, String> {
+/// Starts `kind`, preloads it as `case` says, runs the load and, if
+/// `scrape`, times scrapes of what it then holds.
+async fn scenario(
+    cfg: &Config,
+    kind: Kind,
+    case: Case,
+    body: &Bytes,
+    scrape: bool,
+) -> Result<Outcome, String> {
     let mut server = Server::start(kind, cfg).await?;
+    let preload = match case.preload {
+        0 => None,
+        n => Some(preload(server.addr, case.format, n).await),
+    };
+    server.exited("while preloading")?;
     let load = load::Load {
         addr: server.addr,
         path: case.groups.path(),
@@ -481,19 +860,24 @@ async fn scenario(cfg: &Config, kind: Kind, case: Case, body: &Bytes) -> Result<
         connections: case.conns,
         warmup: cfg.warmup,
         duration: cfg.secs,
-        request_timeout: Duration::from_secs(30),
+        request_timeout: PUSH_TIMEOUT,
     };
     let start = Instant::now();
     let from = start + cfg.warmup;
     let (report, usage) = tokio::join!(load.run(start), probe(server.pid(), from, from + cfg.secs));
-    if let Ok(Some(status)) = server.child.try_wait() {
-        return Err(format!(
-            "{} exited during the run ({status}):\n    {}",
-            server.kind.name(),
-            server.log_tail()
-        ));
-    }
-    Ok(Outcome { report, usage })
+    server.exited("during the run")?;
+    let scrapes = if scrape {
+        scrapes(server.addr, case.format, cfg.scrapes).await
+    } else {
+        Vec::new()
+    };
+    server.exited("while scraped")?;
+    Ok(Outcome {
+        report,
+        usage,
+        preload,
+        scrapes,
+    })
 }
 
 /// Pins this process (one thread so far) to `cpu`.
@@ -509,27 +893,11 @@ fn pin_self(cpu: &str) -> Result<(), String> {
         .ok_or_else(|| format!("taskset -p -c {cpu} failed: {status}"))
 }
 
+type Results = Vec<(Kind, Case, Option<Outcome>)>;
+
 fn main() {
     let cfg = Config::from_env();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    match &cfg.client_cpu {
-        Some(cpu) => match pin_self(cpu) {
-            Ok(()) => println!("load generator: pinned to cpu {cpu}, one tokio thread"),
-            Err(e) => println!("load generator: NOT pinned ({e}), one tokio thread"),
-        },
-        None => println!("load generator: unpinned, one tokio thread"),
-    }
-    match &cfg.server_cpu {
-        Some(cpu) => println!(
-            "servers: pinned to cpu {cpu} with taskset; Pushgateway GOMAXPROCS=1, \
-             pushgate TOKIO_WORKER_THREADS=1; fresh and empty for each scenario"
-        ),
-        None => println!("servers: unpinned; fresh and empty for each scenario"),
-    }
-    if cores < 2 {
-        println!("!!! {cores} core(s) available: generator and server share a core");
-    }
-    println!("pushgate: {}", cfg.pushgate.display());
+    print_setup(&cfg);
     let families = payload::families(cfg.size);
     let samples = payload::samples(&families);
     let bodies: Vec<(Format, Bytes)> = cfg
@@ -546,6 +914,62 @@ fn main() {
             (f, Bytes::from(out))
         })
         .collect();
+    print_method(&cfg);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let (results, skipped) = runtime.block_on(run_all(&cfg, &bodies));
+    println!("\n{}", table(&results));
+    if let Some(table) = stored_table(&results) {
+        println!("\n{table}");
+    }
+    if let Some(table) = scrape_table(&results) {
+        println!("\n{table}");
+    }
+    let outcomes = || results.iter().filter_map(|(_, _, o)| o.as_ref());
+    let failed: u64 = outcomes().map(Outcome::failures).sum();
+    if failed > 0 {
+        println!("!!! {failed} pushes FAILED across the run: see the lines marked !!! above");
+    }
+    let failed: u64 = outcomes()
+        .flat_map(|o| &o.scrapes)
+        .map(|r| r.failures)
+        .sum();
+    if failed > 0 {
+        println!("!!! {failed} scrapes FAILED across the run: see the lines marked !!! above");
+    }
+    for (kind, why) in &skipped {
+        println!("skipped {}: {why}", kind.name());
+    }
+}
+
+/// Pins the generator and says where everything runs.
+fn print_setup(cfg: &Config) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match &cfg.client_cpu {
+        Some(cpu) => match pin_self(cpu) {
+            Ok(()) => println!("load generator: pinned to cpu {cpu}, one tokio thread"),
+            Err(e) => println!("load generator: NOT pinned ({e}), one tokio thread"),
+        },
+        None => println!("load generator: unpinned, one tokio thread"),
+    }
+    match &cfg.server_cpu {
+        Some(cpu) => println!(
+            "servers: pinned to cpu {cpu} with taskset; Pushgateway GOMAXPROCS=1, \
+             pushgate PUSHGATE_WORKER_THREADS=1; fresh for each scenario"
+        ),
+        None => println!("servers: unpinned; fresh for each scenario"),
+    }
+    if cores < 2 {
+        println!("!!! {cores} core(s) available: generator and server share a core");
+    }
+    println!("pushgate: {}", cfg.pushgate.display());
+}
+
+/// Says what the load and the stored scenarios do.
+fn print_method(cfg: &Config) {
     println!(
         "load: N keep-alive HTTP/1.1 connections POSTing back to back, {:?} warm-up + {:?} measured",
         cfg.warmup, cfg.secs
@@ -554,51 +978,72 @@ fn main() {
         "groups: `conn` = connection k pushes to /metrics/job/bench/conn/c<k>, one group each, as \
          independent pushers do (not `instance`: the payload's series carry instance labels, \
          which a grouping label overwrites into duplicates the Pushgateway rejects); \
-         `shared` = all to /metrics/job/bench, one group overwritten by every push\n"
+         `shared` = all to /metrics/job/bench, one group overwritten by every push"
     );
+    if cfg.preload_groups > 0 {
+        println!(
+            "stored{n}: before the load, {n} groups of 10 series ({}) PUT to \
+             /metrics/job/preload/instance/i<k>; only for the servers that keep groups \
+             (pushgateway, pushgate-pgw: the `pushgate` kind's memory store keeps none)",
+            payload::samples(&payload::group(0, 0.0)),
+            n = cfg.preload_groups
+        );
+        if cfg.scrapes > 0 {
+            println!(
+                "scrapes: after the first stored{} run per server, conns and groups: GET /metrics \
+                 {} times each as text and as protobuf on one connection, `cached` back to back, \
+                 `after push` each right after a PUT to group i0 (only the scrape timed)",
+                cfg.preload_groups, cfg.scrapes
+            );
+        }
+    }
+    println!();
+}
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let mut results: Vec<(Kind, Case, Option<Outcome>)> = Vec::new();
+/// Runs every selected case on every server: the results, and the servers
+/// skipped with why.
+async fn run_all(cfg: &Config, bodies: &[(Format, Bytes)]) -> (Results, Vec<(Kind, String)>) {
+    let mut results: Results = Vec::new();
     let mut skipped: Vec<(Kind, String)> = Vec::new();
-    runtime.block_on(async {
-        for &groups in &cfg.groups {
-            for (format, body) in &bodies {
-                for &conns in &cfg.conns {
-                    if groups == Groups::Shared && conns == 1 && cfg.groups.len() > 1 {
-                        continue; // one connection, one group: the `conn` case again
-                    }
+    // Server, conns and groups already scraped: the push format does not
+    // change what is stored.
+    let mut scraped: Vec<(Kind, usize, Groups)> = Vec::new();
+    for &groups in &cfg.groups {
+        for (format, body) in bodies {
+            for &conns in &cfg.conns {
+                if groups == Groups::Shared && conns == 1 && cfg.groups.len() > 1 {
+                    continue; // one connection, one group: the `conn` case again
+                }
+                for preload in cfg.preloads() {
                     let case = Case {
                         format: *format,
                         conns,
                         groups,
+                        preload,
                     };
                     for &kind in &cfg.servers {
                         let name = format!("{}/{case}", kind.name());
-                        if !cfg.selected(&name) {
+                        if (preload > 0 && !kind.keeps_groups()) || !cfg.selected(&name) {
                             continue;
                         }
                         if skipped.iter().any(|(k, _)| *k == kind) {
                             results.push((kind, case, None));
                             continue;
                         }
-                        match scenario(&cfg, kind, case, body).await {
+                        let scrape = preload > 0
+                            && cfg.scrapes > 0
+                            && !scraped.contains(&(kind, conns, groups));
+                        match scenario(cfg, kind, case, body, scrape).await {
                             Ok(outcome) => {
+                                if scrape {
+                                    scraped.push((kind, conns, groups));
+                                }
                                 print_outcome(&name, &outcome);
                                 results.push((kind, case, Some(outcome)));
                             }
                             Err(why) => {
                                 println!("SKIPPING {}: {why}", kind.name());
-                                if kind == Kind::Pushgate {
-                                    println!(
-                                        "    (needs `pushgate serve --listen ADDR --store {}` \
-                                         answering GET /healthz with 200; build it with \
-                                         `cargo build --release` or run via `cargo bench`)",
-                                        cfg.pushgate_store
-                                    );
-                                }
+                                print_needs(kind, cfg);
                                 skipped.push((kind, why));
                                 results.push((kind, case, None));
                             }
@@ -607,88 +1052,274 @@ fn main() {
                 }
             }
         }
-    });
-    println!("\n{}", table(&results));
-    let failed: u64 = results
-        .iter()
-        .filter_map(|(_, _, o)| o.as_ref())
-        .map(|o| o.report.failures)
-        .sum();
-    if failed > 0 {
-        println!("!!! {failed} pushes FAILED across the run: see the lines marked !!! above");
     }
-    for (kind, why) in &skipped {
-        println!("skipped {}: {why}", kind.name());
-    }
+    (results, skipped)
 }
 
-fn table(results: &[(Kind, Case, Option<Outcome>)]) -> String {
+/// What a pushgate kind that did not start needs.
+fn print_needs(kind: Kind, cfg: &Config) {
+    let serve = match kind {
+        Kind::Pushgateway => return,
+        Kind::Pushgate => format!("--store {}", cfg.pushgate_store),
+        Kind::PushgatePgw => "--mode pushgateway --persistence-file \"\"".to_owned(),
+    };
+    println!(
+        "    (needs `pushgate serve --listen ADDR {serve}` answering GET {} with 200; \
+         build it with `cargo build --release` or run via `cargo bench`)",
+        kind.health_path()
+    );
+}
+
+/// The outcome of `kind` in `case`, if it ran.
+fn find(results: &[(Kind, Case, Option<Outcome>)], kind: Kind, case: Case) -> Option<&Outcome> {
+    results
+        .iter()
+        .find(|(k, c, _)| *k == kind && *c == case)
+        .and_then(|(_, _, o)| o.as_ref())
+}
+
+/// The cases of `results`, in the order they ran.
+fn cases(results: &[(Kind, Case, Option<Outcome>)]) -> Vec<Case> {
     let mut cases: Vec<Case> = Vec::new();
     for (_, case, _) in results {
         if !cases.contains(case) {
             cases.push(*case);
         }
     }
-    let find = |kind, case| {
-        results
-            .iter()
-            .find(|(k, c, _)| *k == kind && *c == case)
-            .and_then(|(_, _, o)| o.as_ref())
-    };
+    cases
+}
+
+/// `a / b` of two values that may be missing, or `-`.
+fn ratio(a: Option<f64>, b: Option<f64>, decimals: usize) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.*}", decimals, a / b),
+        _ => "-".into(),
+    }
+}
+
+/// Push/s and p99 of every case, each pushgate kind beside the Pushgateway.
+fn table(results: &[(Kind, Case, Option<Outcome>)]) -> String {
     let cell = |o: Option<&Outcome>| match o {
         Some(o) => format!(
             "{:>9.1} {:>11}{}",
             o.report.pushes_per_sec(),
             ms(o.report.percentile(0.99)),
-            if o.report.failures > 0 { "!" } else { " " }
+            if o.failures() > 0 { "!" } else { " " }
         ),
         None => format!("{:>22}", "-"),
     };
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<9} {:>5} {:>6} | {:>22} | {:>22} | {:>8} {:>8} {:>8}",
+        "{:<9} {:>5} {:>6} {:>6} | {:>22} | {:<12} {:>22} | {:>8} {:>8} {:>8}",
         "format",
         "conns",
         "groups",
+        "stored",
         "Pushgateway push/s p99",
-        "pushgate push/s p99",
+        "vs",
+        "its push/s p99",
         "x push/s",
         "x p99",
         "x cpu-s"
     );
-    let _ = writeln!(out, "{}", "-".repeat(107));
-    for case in cases {
-        let (g, p) = (find(Kind::Pushgateway, case), find(Kind::Pushgate, case));
-        let ratio = match (p, g) {
-            (Some(p), Some(g)) => {
-                let r = p.report.pushes_per_sec() / g.report.pushes_per_sec();
-                let l = match (p.report.percentile(0.99), g.report.percentile(0.99)) {
-                    (Some(a), Some(b)) => format!("{:.3}", a.as_secs_f64() / b.as_secs_f64()),
-                    _ => "-".into(),
-                };
-                let c = p.per_cpu_sec() / g.per_cpu_sec();
-                format!("{r:>8.2} {l:>8} {c:>8.2}")
-            }
-            _ => format!("{:>8} {:>8} {:>8}", "-", "-", "-"),
-        };
-        let _ = writeln!(
-            out,
-            "{:<9} {:>5} {:>6} | {} | {} | {}",
-            case.format.name(),
-            case.conns,
-            case.groups.name(),
-            cell(g),
-            cell(p),
-            ratio
-        );
+    let _ = writeln!(out, "{}", "-".repeat(128));
+    for case in cases(results) {
+        let g = find(results, Kind::Pushgateway, case);
+        let mut ours: Vec<Option<Kind>> = [Kind::Pushgate, Kind::PushgatePgw]
+            .into_iter()
+            .filter(|&k| results.iter().any(|(rk, c, _)| *rk == k && *c == case))
+            .map(Some)
+            .collect();
+        if ours.is_empty() {
+            ours.push(None);
+        }
+        for kind in ours {
+            let p = kind.and_then(|k| find(results, k, case));
+            let p99 = |o: Option<&Outcome>| {
+                o.and_then(|o| o.report.percentile(0.99))
+                    .map(|d| d.as_secs_f64())
+            };
+            let _ = writeln!(
+                out,
+                "{:<9} {:>5} {:>6} {:>6} | {} | {:<12} {} | {:>8} {:>8} {:>8}",
+                case.format.name(),
+                case.conns,
+                case.groups.name(),
+                case.preload,
+                cell(g),
+                kind.map_or("-", Kind::name),
+                cell(p),
+                ratio(
+                    p.map(|o| o.report.pushes_per_sec()),
+                    g.map(|o| o.report.pushes_per_sec()),
+                    2
+                ),
+                ratio(p99(p), p99(g), 3),
+                ratio(p.map(Outcome::per_cpu_sec), g.map(Outcome::per_cpu_sec), 2),
+            );
+        }
     }
     let _ = write!(
         out,
-        "x = pushgate / Pushgateway: push/s and push per server CPU-second (cpu-s) higher is \
-         better, p99 lower is better; ! = had failed pushes; - = not run or skipped\n\
+        "x = the `vs` server / Pushgateway: push/s and push per server CPU-second (cpu-s) higher \
+         is better, p99 lower is better; stored = groups PUT before the load; ! = had failed \
+         pushes; - = not run or skipped\n\
          wait = time the server was runnable but another process had its core: high wait, \
          noisy numbers"
     );
     out
+}
+
+/// Push/s with groups stored over push/s empty, per server that keeps
+/// groups: whether a push costs more the more is stored. Also per server
+/// CPU-second, steadier when another process takes the server's core in
+/// one of the two runs. `None` without stored cases.
+fn stored_table(results: &[(Kind, Case, Option<Outcome>)]) -> Option<String> {
+    let stored: Vec<Case> = cases(results)
+        .into_iter()
+        .filter(|c| c.preload > 0)
+        .collect();
+    let n = stored.first()?.preload;
+    let kinds = [Kind::Pushgateway, Kind::PushgatePgw];
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "with {n} groups stored / empty (1.00: a push costs the same whatever is stored)"
+    );
+    let _ = writeln!(
+        out,
+        "{:<9} {:>5} {:>6} | {:>21} | {:>21}",
+        "format",
+        "conns",
+        "groups",
+        format!("{} push/s cpu-s", kinds[0].name()),
+        format!("{} push/s cpu-s", kinds[1].name()),
+    );
+    let _ = writeln!(out, "{}", "-".repeat(71));
+    for case in stored {
+        let empty = Case { preload: 0, ..case };
+        let cell = |kind| {
+            let (s, e) = (find(results, kind, case), find(results, kind, empty));
+            let failed = s.into_iter().chain(e).any(|o| o.failures() > 0);
+            let of = |f: fn(&Outcome) -> f64| ratio(s.map(f), e.map(f), 2);
+            format!(
+                "{:>10} {:>10}{}",
+                of(|o| o.report.pushes_per_sec()),
+                of(Outcome::per_cpu_sec),
+                if failed { "!" } else { " " }
+            )
+        };
+        let _ = writeln!(
+            out,
+            "{:<9} {:>5} {:>6} | {} | {}",
+            case.format.name(),
+            case.conns,
+            case.groups.name(),
+            cell(kinds[0]),
+            cell(kinds[1])
+        );
+    }
+    let _ = write!(
+        out,
+        "cpu-s = push per server CPU-second; ! = either run had failed pushes; - = not run or \
+         skipped"
+    );
+    Some(out)
+}
+
+/// Scrape latency of the stored servers, pushgate-pgw beside the
+/// Pushgateway. `None` without scrapes.
+fn scrape_table(results: &[(Kind, Case, Option<Outcome>)]) -> Option<String> {
+    // (conns, groups, stored) scraped, in the order they ran.
+    let mut stores: Vec<(usize, Groups, usize)> = Vec::new();
+    for (_, case, o) in results {
+        let key = (case.conns, case.groups, case.preload);
+        if o.as_ref().is_some_and(|o| !o.scrapes.is_empty()) && !stores.contains(&key) {
+            stores.push(key);
+        }
+    }
+    if stores.is_empty() {
+        return None;
+    }
+    let runs = |kind: Kind, (conns, groups, preload): (usize, Groups, usize)| {
+        results
+            .iter()
+            .filter(|(k, c, _)| {
+                *k == kind && c.conns == conns && c.groups == groups && c.preload == preload
+            })
+            .filter_map(|(_, _, o)| o.as_ref())
+            .find(|o| !o.scrapes.is_empty())
+            .map(|o| o.scrapes.as_slice())
+            .unwrap_or(&[])
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "GET /metrics of the stored servers after their load (the preload groups and the load's), \
+         one connection"
+    );
+    let _ = writeln!(
+        out,
+        "{:<5} {:>6} {:>6} {:<8} {:<10} | {:>31} | {:>31} | {:>7} {:>7}",
+        "conns",
+        "groups",
+        "stored",
+        "accept",
+        "state",
+        "Pushgateway p50 p99 MB",
+        "pushgate-pgw p50 p99 MB",
+        "x p50",
+        "x p99"
+    );
+    let _ = writeln!(out, "{}", "-".repeat(126));
+    let cell = |r: Option<&ScrapeRun>| match r {
+        Some(r) => format!(
+            "{:>10} {:>10} {:>8.2}{}",
+            ms(load::percentile(&r.latencies, 0.50)),
+            ms(load::percentile(&r.latencies, 0.99)),
+            r.bytes as f64 / 1e6,
+            if r.failures > 0 { "!" } else { " " }
+        ),
+        None => format!("{:>31}", "-"),
+    };
+    let secs = |r: Option<&ScrapeRun>, q| {
+        r.and_then(|r| load::percentile(&r.latencies, q))
+            .map(|d| d.as_secs_f64())
+    };
+    for store in stores {
+        let (g, p) = (
+            runs(Kind::Pushgateway, store),
+            runs(Kind::PushgatePgw, store),
+        );
+        for accept in [Format::Text, Format::Protobuf] {
+            for after_push in [false, true] {
+                let pick = |runs: &[ScrapeRun]| {
+                    runs.iter()
+                        .position(|r| r.accept == accept && r.after_push == after_push)
+                };
+                let (gr, pr) = (pick(g).map(|i| &g[i]), pick(p).map(|i| &p[i]));
+                let _ = writeln!(
+                    out,
+                    "{:<5} {:>6} {:>6} {:<8} {:<10} | {} | {} | {:>7} {:>7}",
+                    store.0,
+                    store.1.name(),
+                    store.2,
+                    accept.name(),
+                    if after_push { "after push" } else { "cached" },
+                    cell(gr),
+                    cell(pr),
+                    ratio(secs(pr, 0.50), secs(gr, 0.50), 3),
+                    ratio(secs(pr, 0.99), secs(gr, 0.99), 3),
+                );
+            }
+        }
+    }
+    let _ = write!(
+        out,
+        "x = pushgate-pgw / Pushgateway, lower is better; cached = back to back, the store \
+         unchanged; after push = each right after a PUT to one group; MB = body size, \
+         uncompressed; ! = had failed scrapes; - = not run or skipped"
+    );
+    Some(out)
 }

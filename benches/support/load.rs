@@ -12,6 +12,10 @@
 //! closes are awaited (up to `request_timeout`) for their latency only, so the
 //! slowest pushes are not cut off the tail. No push starts after the window.
 //!
+//! [`Conn`] is the other half: requests one at a time on one connection,
+//! each timed and read in full, for what is not load (filling a server
+//! first, timing scrapes).
+//!
 //! Shared by `benches/e2e.rs` via `#[path]`.
 
 #![allow(dead_code)]
@@ -25,7 +29,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::client::conn::http1;
 use hyper::header::{CONTENT_TYPE, HOST};
-use hyper::{Method, Request};
+use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
@@ -76,11 +80,7 @@ impl Report {
 
     /// The `q` quantile (0..=1) of the latencies, nearest rank.
     pub fn percentile(&self, q: f64) -> Option<Duration> {
-        if self.latencies.is_empty() {
-            return None;
-        }
-        let rank = (q * self.latencies.len() as f64).ceil() as usize;
-        Some(self.latencies[rank.clamp(1, self.latencies.len()) - 1])
+        percentile(&self.latencies, q)
     }
 
     fn merge(&mut self, other: Report) {
@@ -102,6 +102,15 @@ impl Report {
             self.first_failure = Some(detail);
         }
     }
+}
+
+/// The `q` quantile (0..=1) of `sorted`, nearest rank.
+pub fn percentile(sorted: &[Duration], q: f64) -> Option<Duration> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
 type Sender = http1::SendRequest<Full<Bytes>>;
@@ -249,4 +258,88 @@ pub async fn get_status(addr: SocketAddr, path: &str, timeout: Duration) -> Resu
     tokio::time::timeout(timeout, attempt)
         .await
         .unwrap_or_else(|_| Err(format!("no response in {timeout:?}")))
+}
+
+/// One keep-alive connection for requests one after another, each read in
+/// full before the next: for what is not load (filling a server before it,
+/// timing scrapes), where the order matters and one request at a time
+/// makes each one's time its own.
+pub struct Conn {
+    addr: SocketAddr,
+    /// `None` after a failure: the next request connects again.
+    sender: Option<Sender>,
+}
+
+/// An answer read in full.
+pub struct Answer {
+    pub status: StatusCode,
+    pub content_type: Option<String>,
+    pub body: Bytes,
+    /// From sending the request (connecting included, if it had to) to the
+    /// last byte of the body.
+    pub elapsed: Duration,
+}
+
+impl Conn {
+    /// A connection to `addr`, made by the first request.
+    pub fn new(addr: SocketAddr) -> Conn {
+        Conn { addr, sender: None }
+    }
+
+    /// Sends one request and reads the answer, whatever its status; no
+    /// answer (transport error, nothing in `timeout`) is an `Err` saying why.
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<Answer, String> {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(HOST, self.addr.to_string());
+        for &(name, value) in headers {
+            request = request.header(name, value);
+        }
+        let request = request
+            .body(Full::new(body))
+            .map_err(|e| format!("{path}: {e}"))?;
+        let t0 = Instant::now();
+        let existing = self.sender.take();
+        let addr = self.addr;
+        let attempt = async move {
+            let mut s = match existing {
+                Some(s) => s,
+                None => connect(addr).await.map_err(|e| format!("connect: {e}"))?,
+            };
+            s.ready().await.map_err(|e| chain(&e))?;
+            let response = s.send_request(request).await.map_err(|e| chain(&e))?;
+            let status = response.status();
+            let content_type = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| chain(&e))?
+                .to_bytes();
+            Ok::<_, String>((s, status, content_type, body))
+        };
+        let (s, status, content_type, body) = tokio::time::timeout(timeout, attempt)
+            .await
+            .map_err(|_| format!("{path}: no answer in {timeout:?}"))?
+            .map_err(|e| format!("{path}: {e}"))?;
+        let elapsed = t0.elapsed();
+        self.sender = Some(s);
+        Ok(Answer {
+            status,
+            content_type,
+            body,
+            elapsed,
+        })
+    }
 }

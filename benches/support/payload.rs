@@ -145,3 +145,91 @@ pub fn samples(families: &[MetricFamily]) -> usize {
         })
         .sum()
 }
+
+/// Series of each family of [`group`].
+const GROUP_SERIES: [&str; 4] = ["ok", "failed", "retried", "skipped"];
+
+/// The families of one small group, as a batch job pushes them: a counter
+/// and a gauge of four series and a histogram of two, 10 series and 34
+/// samples. Named apart from [`families`] so both can be stored side by
+/// side; `k` (the group's number) makes its values its own, `stamp` is
+/// the gauges' value, so that pushing the group again changes it. HELP
+/// is the same for every `k`: groups must agree on it.
+pub fn group(k: usize, stamp: f64) -> Vec<MetricFamily> {
+    let family = |name: &str, help: &str, t: MetricType, metric: Vec<Metric>| {
+        let mut mf = MetricFamily {
+            name: Some(name.into()),
+            help: Some(help.into()),
+            metric,
+            ..Default::default()
+        };
+        mf.set_metric_type(t);
+        mf
+    };
+    let label = |v: &str| vec![LabelPair::new("result", v)];
+    let x = k as f64;
+    let counters = GROUP_SERIES
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Metric {
+            label: label(r),
+            counter: Some(Counter {
+                value: Some(x * 10.0 + i as f64),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect();
+    let gauges = GROUP_SERIES
+        .iter()
+        .map(|r| Metric {
+            label: label(r),
+            gauge: Some(Gauge { value: Some(stamp) }),
+            ..Default::default()
+        })
+        .collect();
+    let histograms = GROUP_SERIES[..2]
+        .iter()
+        .map(|r| {
+            let bucket = BOUNDS
+                .iter()
+                .enumerate()
+                .map(|(i, &b)| Bucket {
+                    cumulative_count: Some((k + i) as u64),
+                    upper_bound: Some(b),
+                    ..Default::default()
+                })
+                .collect();
+            Metric {
+                label: label(r),
+                histogram: Some(Box::new(Histogram {
+                    sample_count: Some((k + BOUNDS.len()) as u64),
+                    sample_sum: Some(x * 0.5 + 1.25),
+                    bucket,
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }
+        })
+        .collect();
+    vec![
+        family(
+            "batch_items_total",
+            "Items the batch job handled, by result.",
+            MetricType::Counter,
+            counters,
+        ),
+        family(
+            "batch_last_run_timestamp_seconds",
+            "When the batch job last ran, by result.",
+            MetricType::Gauge,
+            gauges,
+        ),
+        family(
+            "batch_item_duration_seconds",
+            "Time to handle one item, by result.",
+            MetricType::Histogram,
+            histograms,
+        ),
+    ]
+}
