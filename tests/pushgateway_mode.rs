@@ -197,21 +197,82 @@ impl Pair {
         }
     }
 
-    /// The groups' labels of both, as `/api/v1/metrics` lists them.
-    fn api_groups(&self) -> (BTreeSet<String>, BTreeSet<String>) {
-        let groups = |addr| {
-            let r = request(addr, "GET", "/api/v1/metrics", &[], &[]);
-            assert_eq!(r.status, 200, "{}", r.text());
+    /// Asserts that both list the same groups at `/api/v1/metrics` in the
+    /// same JSON shape (every key, every value's JSON type; the values
+    /// themselves are the exposition's, compared already), and that
+    /// `/api/v1/status` has every key the Pushgateway's has. Returns the
+    /// groups' labels.
+    fn compare_api(&self) -> BTreeSet<String> {
+        let api = |addr, path| {
+            let r = request(addr, "GET", path, &[], &[]);
+            assert_eq!(r.status, 200, "{path}: {}", r.text());
             let json: Value = serde_json::from_slice(&r.body).unwrap();
-            assert_eq!(json["status"], "success");
+            assert_eq!(json["status"], "success", "{path}: {json}");
+            json
+        };
+        let (real, ours) = (
+            api(self.real.addr, "/api/v1/metrics"),
+            api(self.ours.addr, "/api/v1/metrics"),
+        );
+        assert_eq!(
+            shape(&ours),
+            shape(&real),
+            "/api/v1/metrics differs in shape:\n--- pushgate's:\n{ours:#}\n--- the Pushgateway's:\n{real:#}"
+        );
+        let labels = |json: &Value| -> BTreeSet<String> {
             json["data"]
                 .as_array()
-                .unwrap()
+                .unwrap_or_else(|| panic!("no groups listed: {json}"))
                 .iter()
                 .map(|g| g["labels"].to_string())
-                .collect::<BTreeSet<_>>()
+                .collect()
         };
-        (groups(self.real.addr), groups(self.ours.addr))
+        assert_eq!(
+            labels(&ours),
+            labels(&real),
+            "/api/v1/metrics lists other groups"
+        );
+        let groups = labels(&ours);
+
+        let (real, ours) = (
+            api(self.real.addr, "/api/v1/status"),
+            api(self.ours.addr, "/api/v1/status"),
+        );
+        for path in ["/data", "/data/build_information"] {
+            let keys = |json: &Value| -> BTreeSet<String> {
+                json.pointer(path)
+                    .and_then(Value::as_object)
+                    .unwrap()
+                    .keys()
+                    .cloned()
+                    .collect()
+            };
+            let missing: Vec<_> = keys(&real).difference(&keys(&ours)).cloned().collect();
+            assert!(
+                missing.is_empty(),
+                "/api/v1/status lacks {path} keys {missing:?}: {ours}"
+            );
+        }
+        groups
+    }
+}
+
+/// A JSON value with every leaf replaced by its type and arrays sorted:
+/// what two answers of the same API share whatever their values.
+fn shape(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), shape(v))).collect())
+        }
+        Value::Array(items) => {
+            let mut items: Vec<Value> = items.iter().map(shape).collect();
+            items.sort_by_key(Value::to_string);
+            Value::Array(items)
+        }
+        Value::String(_) => "string".into(),
+        Value::Number(_) => "number".into(),
+        Value::Bool(_) => "bool".into(),
+        Value::Null => Value::Null,
     }
 }
 
@@ -448,9 +509,8 @@ fn the_same_requests_get_the_same_answers_and_expositions_as_the_pushgateway() {
         b"# TYPE jobs_total counter\njobs_total{queue=\"a\"} 4\n",
     );
 
-    let (real, ours) = pair.api_groups();
-    assert_eq!(real, ours, "/api/v1/metrics lists other groups");
-    assert!(ours.len() >= 6, "{ours:?}");
+    let groups = pair.compare_api();
+    assert!(groups.len() >= 6, "{groups:?}");
 }
 
 /// Python's prometheus-client, client_golang's push package and `pushgate
@@ -579,8 +639,7 @@ fn real_clients_push_the_same_groups_into_both() {
     pair.steps
         .push("pushgate push: PUT protobuf, POST text".into());
     pair.compare();
-    let (real, ours) = pair.api_groups();
-    assert_eq!(real, ours);
+    pair.compare_api();
 }
 
 /// A Prometheus process scraping pushgate every second, killed on drop.
