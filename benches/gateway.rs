@@ -75,11 +75,76 @@ fn stages(c: &mut Criterion) {
     group.finish();
 }
 
+/// The Pushgateway mode: a medium push into a `GroupGateway` holding 32
+/// groups of the same shape (as 32 pushers do), each push replacing one of
+/// them; and a scrape of that store right after a push (uncached).
+fn pushgateway(c: &mut Criterion) {
+    use pushgate::pushgateway::GroupGateway;
+    use pushgate::store::GroupStore;
+
+    const GROUPS: usize = 32;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let families = payload::families(payload::MEDIUM);
+    let mut group = c.benchmark_group("pushgateway/medium");
+    for format in [Format::Protobuf, Format::Text] {
+        let mut body = Vec::new();
+        codec::encode(format, &families, &mut body).unwrap();
+        let body = Bytes::from(body);
+        let gateway = GroupGateway::builder(GroupStore::builder())
+            .build()
+            .unwrap();
+        let put = |k: usize| {
+            let req = Request::put(format!("/metrics/job/bench/conn/c{k}"))
+                .header("content-type", format.content_type())
+                .body(Full::new(body.clone()))
+                .unwrap();
+            let gw = gateway.clone();
+            let response = rt.block_on(async move { gw.oneshot(req).await.unwrap() });
+            assert_eq!(response.status(), http::StatusCode::ACCEPTED);
+        };
+        (0..GROUPS).for_each(put);
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        let mut k = 0;
+        group.bench_function(BenchmarkId::new("put", format), |b| {
+            b.iter(|| {
+                k = (k + 1) % GROUPS;
+                put(k);
+            })
+        });
+        if format == Format::Protobuf {
+            for accept in [Format::Text, Format::Protobuf] {
+                group.bench_function(BenchmarkId::new("scrape-after-put", accept), |b| {
+                    b.iter(|| {
+                        put(0);
+                        let req = Request::get("/metrics")
+                            .header("accept", accept.content_type())
+                            .body(Full::new(Bytes::new()))
+                            .unwrap();
+                        let gw = gateway.clone();
+                        rt.block_on(async move {
+                            let body = gw.oneshot(req).await.unwrap().into_body();
+                            http_body_util::BodyExt::collect(body)
+                                .await
+                                .unwrap()
+                                .to_bytes()
+                                .len()
+                        })
+                    })
+                });
+            }
+        }
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(std::time::Duration::from_millis(500))
         .measurement_time(std::time::Duration::from_secs(2));
-    targets = push, stages
+    targets = push, stages, pushgateway
 }
 criterion_main!(benches);

@@ -28,8 +28,17 @@ const PUSH_FAILURE_TIME_HELP: &str =
 
 /// A group's key: its grouping labels, sorted by name.
 type GroupKey = Vec<(String, String)>;
-/// A series' identity: family name and every label, sorted by name.
-type SeriesKey = (String, Vec<(String, String)>);
+/// A series' identity as one byte string: the family name, then each
+/// label's name and value (sorted by name), each field ended by 0xff, a
+/// byte UTF-8 never holds. One allocation per series, cheap to hash and
+/// compare; built by [`series_key`].
+type SeriesKey = Box<[u8]>;
+/// A group's number in the series index: cheaper to keep per series than
+/// its grouping key.
+type GroupId = u64;
+/// The index's hasher: foldhash, randomly seeded per map (SipHash was a
+/// tenth of a push's CPU).
+type Hasher = foldhash::fast::RandomState;
 
 /// Keeps the last push of each group (grouping key), as the Prometheus
 /// Pushgateway does, and answers with all of them as one consistent set of
@@ -200,7 +209,9 @@ struct State {
     /// Family name → its type and how many groups have it.
     types: HashMap<String, (MetricType, usize)>,
     /// Every series stored → the group that has it.
-    series: HashMap<SeriesKey, GroupKey>,
+    series: HashMap<SeriesKey, GroupId, Hasher>,
+    /// The id the next group gets.
+    next_id: GroupId,
     /// When each group that expires does.
     expiries: BTreeSet<(SystemTime, GroupKey)>,
     /// Changes with every change to what a scrape sees.
@@ -209,6 +220,8 @@ struct State {
 
 #[derive(Clone)]
 struct Group {
+    /// Its number in the series index.
+    id: GroupId,
     /// The grouping labels in path order.
     labels: Vec<LabelPair>,
     families: BTreeMap<String, StoredFamily>,
@@ -475,13 +488,11 @@ impl GroupStore {
                 .cloned()
                 .collect(),
         };
+        let mut buf = Vec::new();
         let series: Vec<SeriesKey> = incoming
             .iter()
-            .flat_map(|(name, f)| {
-                f.metric
-                    .iter()
-                    .map(move |m| (name.clone(), sorted_labels(&m.label)))
-            })
+            .flat_map(|(name, f)| f.metric.iter().map(move |m| (name, m)))
+            .map(|(name, m)| series_key(&mut buf, name, &m.label).into())
             .collect();
         if let Err(why) = state.check(&key, &replaced, &incoming, &series) {
             state.note_failure(&self.config, &push.grouping, push.ttl, &key);
@@ -493,13 +504,12 @@ impl GroupStore {
         }
         // Checked: apply.
         let expires = push.ttl.or(self.config.ttl).map(|ttl| now + ttl);
-        let group = state.groups.entry(key.clone()).or_insert_with(|| Group {
-            labels: push.grouping.clone(),
-            families: BTreeMap::new(),
-            pushed: None,
-            failed: None,
-            expires: None,
-        });
+        if !state.groups.contains_key(&key) {
+            let group = state.new_group(push.grouping.clone());
+            state.groups.insert(key.clone(), group);
+        }
+        let group = state.groups.get_mut(&key).expect("inserted above");
+        let id = group.id;
         let removed: Vec<MetricFamily> = replaced
             .iter()
             .filter_map(|name| group.families.remove(name))
@@ -528,8 +538,8 @@ impl GroupStore {
         if let Some(at) = expires {
             state.expiries.insert((at, key.clone()));
         }
-        state.forget(&key, removed.iter());
-        state.remember(&key, types, series);
+        state.forget(id, removed.iter());
+        state.remember(id, types, series);
         state.generation += 1;
         Ok(())
     }
@@ -561,14 +571,15 @@ impl State {
                 }
             }
         }
+        let own_id = self.groups.get(key).map(|g| g.id);
         for one in series {
-            if let Some(owner) = self.series.get(one) {
-                if owner != key {
+            if let Some(&owner) = self.series.get(one) {
+                if Some(owner) != own_id {
+                    let owner = self.groups.values().find(|g| g.id == owner);
                     return Err(format!(
-                        "series {}{{{}}} is already pushed in group {{{}}}",
-                        one.0,
-                        render(&one.1),
-                        render(owner)
+                        "series {} is already pushed in group {{{}}}",
+                        describe_series(one),
+                        owner.map_or(String::new(), |g| render(&sorted_labels(&g.labels)))
                     ));
                 }
             }
@@ -612,21 +623,32 @@ impl State {
         Ok(())
     }
 
-    fn remember(
-        &mut self,
-        key: &GroupKey,
-        types: Vec<(String, MetricType)>,
-        series: Vec<SeriesKey>,
-    ) {
-        for (name, kind) in types {
-            self.types.entry(name).or_insert((kind, 0)).1 += 1;
-        }
-        for one in series {
-            self.series.insert(one, key.clone());
+    /// A new, empty group with the next id.
+    fn new_group(&mut self, labels: Vec<LabelPair>) -> Group {
+        let id = self.next_id;
+        self.next_id += 1;
+        Group {
+            id,
+            labels,
+            families: BTreeMap::new(),
+            pushed: None,
+            failed: None,
+            expires: None,
         }
     }
 
-    fn forget<'a>(&mut self, key: &GroupKey, families: impl Iterator<Item = &'a MetricFamily>) {
+    fn remember(&mut self, id: GroupId, types: Vec<(String, MetricType)>, series: Vec<SeriesKey>) {
+        for (name, kind) in types {
+            self.types.entry(name).or_insert((kind, 0)).1 += 1;
+        }
+        self.series.reserve(series.len());
+        for one in series {
+            self.series.insert(one, id);
+        }
+    }
+
+    fn forget<'a>(&mut self, id: GroupId, families: impl Iterator<Item = &'a MetricFamily>) {
+        let mut buf = Vec::new();
         for family in families {
             if let Some(entry) = self.types.get_mut(family.name()) {
                 entry.1 -= 1;
@@ -635,9 +657,9 @@ impl State {
                 }
             }
             for metric in &family.metric {
-                let series = (family.name().to_owned(), sorted_labels(&metric.label));
-                if self.series.get(&series) == Some(key) {
-                    self.series.remove(&series);
+                let series = series_key(&mut buf, family.name(), &metric.label);
+                if self.series.get(series) == Some(&id) {
+                    self.series.remove(series);
                 }
             }
         }
@@ -651,7 +673,7 @@ impl State {
         if let Some(at) = group.expires {
             self.expiries.remove(&(at, key.clone()));
         }
-        self.forget(key, group.families.values().map(|f| &f.family));
+        self.forget(group.id, group.families.values().map(|f| &f.family));
         true
     }
 
@@ -698,16 +720,9 @@ impl State {
             if let Some(at) = expires {
                 self.expiries.insert((at, key.clone()));
             }
-            self.groups.insert(
-                key.clone(),
-                Group {
-                    labels: grouping.to_vec(),
-                    families: BTreeMap::new(),
-                    pushed: None,
-                    failed: None,
-                    expires,
-                },
-            );
+            let mut group = self.new_group(grouping.to_vec());
+            group.expires = expires;
+            self.groups.insert(key.clone(), group);
         }
         if let Some(group) = self.groups.get_mut(key) {
             group.failed = Some(now);
@@ -732,6 +747,35 @@ fn sorted_labels(labels: &[LabelPair]) -> Vec<(String, String)> {
         .collect();
     out.sort();
     out
+}
+
+/// Writes the [`SeriesKey`] of family `name`'s metric with `labels` (sorted
+/// by name, as stored) into `buf`, and returns it.
+fn series_key<'a>(buf: &'a mut Vec<u8>, name: &str, labels: &[LabelPair]) -> &'a [u8] {
+    debug_assert!(labels.windows(2).all(|w| w[0].name() <= w[1].name()));
+    buf.clear();
+    buf.extend_from_slice(name.as_bytes());
+    buf.push(0xff);
+    for label in labels {
+        buf.extend_from_slice(label.name().as_bytes());
+        buf.push(0xff);
+        buf.extend_from_slice(label.value().as_bytes());
+        buf.push(0xff);
+    }
+    buf
+}
+
+/// A [`SeriesKey`] as `name{label="value",...}`, for messages.
+fn describe_series(key: &[u8]) -> String {
+    let mut fields = key
+        .split(|&b| b == 0xff)
+        .map(|f| String::from_utf8_lossy(f).into_owned());
+    let name = fields.next().unwrap_or_default();
+    let mut labels = Vec::new();
+    while let (Some(n), Some(v)) = (fields.next(), fields.next()) {
+        labels.push((n, v));
+    }
+    format!("{name}{{{}}}", render(&labels))
 }
 
 fn render(labels: &[(String, String)]) -> String {

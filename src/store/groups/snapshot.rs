@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::{sorted_labels, Group, GroupStore, SeriesKey, State, StoredFamily};
+use super::{series_key, sorted_labels, GroupStore, SeriesKey, State, StoredFamily};
 use crate::codec::{self, Limits};
 use crate::model::{LabelPair, MetricType};
 use crate::Format;
@@ -203,17 +203,21 @@ fn parse(bytes: &[u8]) -> Result<State, String> {
             .map(|(n, v)| LabelPair::new(n.as_str(), v.as_str()))
             .collect();
         let key = sorted_labels(&labels);
+        let mut group = state.new_group(labels);
         let mut stored = BTreeMap::new();
         let mut types: Vec<(String, MetricType)> = Vec::new();
         let mut series: Vec<SeriesKey> = Vec::new();
-        for (family, pushed) in families.into_iter().zip(header.families) {
+        let mut buf = Vec::new();
+        for (mut family, pushed) in families.into_iter().zip(header.families) {
             let name = family.name().to_owned();
-            for metric in &family.metric {
-                let one = (name.clone(), sorted_labels(&metric.label));
-                if state.series.contains_key(&one) || series.contains(&one) {
+            for metric in &mut family.metric {
+                // Stored sorted; the index relies on it.
+                metric.label.sort_by(|a, b| a.name().cmp(b.name()));
+                let one = series_key(&mut buf, &name, &metric.label);
+                if state.series.contains_key(one) {
                     return Err(format!("{at}: series {name} is in two groups"));
                 }
-                series.push(one);
+                series.push(one.into());
             }
             types.push((name.clone(), family.metric_type()));
             stored.insert(
@@ -233,14 +237,15 @@ fn parse(bytes: &[u8]) -> Result<State, String> {
         if let Some(at) = expires {
             state.expiries.insert((at, key.clone()));
         }
-        state.remember(&key, types, series);
-        let group = Group {
-            labels,
-            families: stored,
-            pushed: header.pushed.map(time),
-            failed: header.failed.map(time),
-            expires,
-        };
+        let (before, distinct) = (state.series.len(), series.len());
+        state.remember(group.id, types, series);
+        if state.series.len() != before + distinct {
+            return Err(format!("{at}: a series twice in a group"));
+        }
+        group.families = stored;
+        group.pushed = header.pushed.map(time);
+        group.failed = header.failed.map(time);
+        group.expires = expires;
         if state.groups.insert(key, group).is_some() {
             return Err(format!("{at}: a group twice"));
         }
