@@ -147,6 +147,66 @@ pub fn decode(
     }
 }
 
+/// Which part of a family [`encode_part`] writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Only the Pushgateway mode joins families from parts.
+#[cfg_attr(not(feature = "gateway"), allow(dead_code))]
+pub(crate) enum Part {
+    /// Everything but the metrics: the text formats' `# HELP` and
+    /// `# TYPE` (and `# UNIT`) lines; protobuf's fields but `metric`.
+    Head,
+    /// The metrics alone, each as [`encode`] writes it.
+    Metrics,
+}
+
+/// One part of `family` in `format` (text, OpenMetrics or protobuf), for an
+/// exposition that joins the metrics of one family from many sources (the
+/// Pushgateway mode's groups, each encoded once per change): a family is
+/// its head, then the metrics of every source; in protobuf, behind the
+/// varint length of the two ([`encode_joined`]).
+// Only the Pushgateway mode joins families from parts.
+#[cfg_attr(not(feature = "gateway"), allow(dead_code))]
+pub(crate) fn encode_part(
+    format: Format,
+    family: &MetricFamily,
+    part: Part,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    match format {
+        Format::Protobuf => {
+            protobuf::encode_part(family, part, out);
+            Ok(())
+        }
+        Format::Text => text::encode_part(family, part, out),
+        Format::OpenMetrics => openmetrics::encode_part(family, part, out),
+        other => Err(EncodeError::new(
+            other,
+            "only text, OpenMetrics and protobuf are encoded in parts",
+        )),
+    }
+}
+
+/// Appends one family made of `head` and the `metrics` parts
+/// ([`encode_part`]) to `out`: as they are for the text formats, with
+/// the length prefix of the whole for protobuf.
+// Only the Pushgateway mode joins families from parts.
+#[cfg_attr(not(feature = "gateway"), allow(dead_code))]
+pub(crate) fn encode_joined<'a>(
+    format: Format,
+    head: &[u8],
+    metrics: impl Iterator<Item = &'a [u8]> + Clone,
+    out: &mut Vec<u8>,
+) {
+    if format == Format::Protobuf {
+        let len = head.len() + metrics.clone().map(<[u8]>::len).sum::<usize>();
+        prost::encoding::encode_varint(len as u64, out);
+    }
+    out.extend_from_slice(head);
+    for part in metrics {
+        out.extend_from_slice(part);
+    }
+}
+
 /// Appends `families` to `out` in `format`.
 ///
 /// ```

@@ -1816,7 +1816,28 @@ enum Value {
     Int(u64),
 }
 
+/// One part of `family` ([`super::encode_part`]).
+// Only the Pushgateway mode joins families from parts.
+#[cfg_attr(not(feature = "gateway"), allow(dead_code))]
+pub(crate) fn encode_part(
+    family: &MetricFamily,
+    part: super::Part,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let start = out.len();
+    encode_family_part(family, Some(part), out).inspect_err(|_| out.truncate(start))
+}
+
 fn encode_family(mf: &MetricFamily, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    encode_family_part(mf, None, out)
+}
+
+/// `mf`, or only its head or its metrics.
+fn encode_family_part(
+    mf: &MetricFamily,
+    part: Option<super::Part>,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
     let name = mf.name();
     if name.is_empty() {
         return Err(encode_error("a metric family has no name"));
@@ -1843,7 +1864,12 @@ fn encode_family(mf: &MetricFamily, out: &mut Vec<u8>) -> Result<(), EncodeError
             family = Cow::Owned(format!("{family}_{unit}"));
         }
     }
-    write_metadata(out, &family, mf.help.as_deref(), ty, total, unit);
+    if part != Some(super::Part::Metrics) {
+        write_metadata(out, &family, mf.help.as_deref(), ty, total, unit);
+    }
+    if part == Some(super::Part::Head) {
+        return Ok(());
+    }
 
     let w = Writer {
         name: SampleName::new(&family),

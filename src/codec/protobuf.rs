@@ -73,6 +73,30 @@ fn count_records(body: &[u8]) -> usize {
     n
 }
 
+/// One part of `family` ([`super::encode_part`]), without a length prefix.
+// Only the Pushgateway mode joins families from parts.
+#[cfg_attr(not(feature = "gateway"), allow(dead_code))]
+pub(crate) fn encode_part(family: &MetricFamily, part: super::Part, out: &mut Vec<u8>) {
+    match part {
+        super::Part::Head => {
+            let head = MetricFamily {
+                name: family.name.clone(),
+                help: family.help.clone(),
+                r#type: family.r#type,
+                metric: Vec::new(),
+                unit: family.unit.clone(),
+            };
+            // Cannot fail: `Vec` grows as needed.
+            let _ = head.encode(out);
+        }
+        super::Part::Metrics => {
+            for metric in &family.metric {
+                prost::encoding::message::encode(4, metric, out);
+            }
+        }
+    }
+}
+
 /// Appends `families` to `out`, each with its varint length prefix.
 pub fn encode(families: &[MetricFamily], out: &mut Vec<u8>) {
     let len: usize = families

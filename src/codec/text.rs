@@ -1252,7 +1252,29 @@ fn encode_error(message: impl Into<String>) -> EncodeError {
     EncodeError::new(Format::Text, message)
 }
 
+/// One part of `family` ([`super::encode_part`]).
+// Only the Pushgateway mode joins families from parts.
+#[cfg_attr(not(feature = "gateway"), allow(dead_code))]
+pub(crate) fn encode_part(
+    family: &MetricFamily,
+    part: super::Part,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let start = out.len();
+    write_family_part(family, Some(part), out).inspect_err(|_| out.truncate(start))
+}
+
 fn write_family(mf: &MetricFamily, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    write_family_part(mf, None, out)
+}
+
+/// `mf`, or only its head or its metrics.
+fn write_family_part(
+    mf: &MetricFamily,
+    part: Option<super::Part>,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let head = part != Some(super::Part::Metrics);
     let name = mf.name();
     if mf.metric.is_empty() {
         return Err(encode_error(format!(
@@ -1268,22 +1290,27 @@ fn write_family(mf: &MetricFamily, out: &mut Vec<u8>) -> Result<(), EncodeError>
             "unknown metric type {raw_type} of metric family {name:?}"
         )));
     };
-    if let Some(help) = &mf.help {
-        out.extend_from_slice(b"# HELP ");
+    if head {
+        if let Some(help) = &mf.help {
+            out.extend_from_slice(b"# HELP ");
+            exposition::write_name(out, name);
+            out.push(b' ');
+            exposition::write_escaped(out, help, Dialect::Text.help_escapes_quotes());
+            out.push(b'\n');
+        }
+        out.extend_from_slice(b"# TYPE ");
         exposition::write_name(out, name);
-        out.push(b' ');
-        exposition::write_escaped(out, help, Dialect::Text.help_escapes_quotes());
-        out.push(b'\n');
+        out.extend_from_slice(match ty {
+            MetricType::Counter => b" counter\n".as_slice(),
+            MetricType::Gauge => b" gauge\n",
+            MetricType::Summary => b" summary\n",
+            MetricType::Untyped => b" untyped\n",
+            MetricType::Histogram | MetricType::GaugeHistogram => b" histogram\n",
+        });
     }
-    out.extend_from_slice(b"# TYPE ");
-    exposition::write_name(out, name);
-    out.extend_from_slice(match ty {
-        MetricType::Counter => b" counter\n".as_slice(),
-        MetricType::Gauge => b" gauge\n",
-        MetricType::Summary => b" summary\n",
-        MetricType::Untyped => b" untyped\n",
-        MetricType::Histogram | MetricType::GaugeHistogram => b" histogram\n",
-    });
+    if part == Some(super::Part::Head) {
+        return Ok(());
+    }
 
     let w = SampleWriter {
         name: SampleName::new(name),

@@ -1,7 +1,8 @@
 //! `GET /metrics` of a [`GroupStore`]: every group in one exposition, in
 //! the format the scraper asks for, cached between changes.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
 use std::future::{ready, Ready};
 use std::io::Write;
@@ -17,10 +18,10 @@ use prometheus::Registry;
 use tower::Service;
 
 use super::plain;
-use crate::codec::{self, EncodeError};
+use crate::codec::{self, EncodeError, Part};
 use crate::gateway::GatewayBody;
 use crate::model::{Gauge, Metric, MetricFamily, MetricType};
-use crate::store::GroupStore;
+use crate::store::{GroupId, GroupStore};
 use crate::Format;
 
 /// The families the exposition adds about the store itself.
@@ -35,9 +36,13 @@ pub(super) const SERIES: &str = "pushgate_series";
 ///
 /// The format follows the `Accept` header ([`Format::negotiate`]: text,
 /// delimited protobuf or OpenMetrics) and the body is gzipped when
-/// `Accept-Encoding` allows. The groups' part is encoded once per change
-/// to the store ([`GroupStore::generation`]) and format: scrapes of a
-/// store that has not changed cost a copy.
+/// `Accept-Encoding` allows. Each group's families are encoded once per
+/// change to the group and kept, per format scraped (so the store's
+/// memory grows by about its encoded size per format in use): a scrape
+/// after a push re-encodes only the group pushed to and joins the rest.
+/// The whole body is kept too, per change to the store
+/// ([`GroupStore::generation`]): scrapes of a store that has not changed
+/// cost a copy. Metrics of a family come in group order.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -61,6 +66,8 @@ pub struct Exposition {
     store: GroupStore,
     registry: Option<Registry>,
     cache: Arc<Mutex<HashMap<(Format, bool), Cached>>>,
+    /// Each group's encoding per format, for the next change.
+    parts: Arc<Mutex<HashMap<(Format, GroupId), Parts>>>,
 }
 
 #[derive(Debug)]
@@ -77,6 +84,7 @@ impl Exposition {
             store,
             registry: None,
             cache: Arc::default(),
+            parts: Arc::default(),
         }
     }
 
@@ -157,11 +165,7 @@ impl Exposition {
             }
         }
         let mut out = Vec::new();
-        codec::encode(format, &self.store.families(), &mut out)?;
-        if format == Format::OpenMetrics {
-            // One `# EOF`, after the gateway's own families.
-            strip_eof(&mut out);
-        }
+        self.encode_groups(format, &mut out)?;
         out.extend_from_slice(&own);
         if format == Format::OpenMetrics {
             out.extend_from_slice(b"# EOF\n");
@@ -188,6 +192,63 @@ impl Exposition {
             },
         );
         Ok(body)
+    }
+
+    /// Every group's families, merged by name (in name order; a family's
+    /// metrics in group order), with the push times, without OpenMetrics'
+    /// `# EOF`. Each group's families are encoded once per change to the
+    /// group and kept ([`Parts`]), so a scrape after a push re-encodes only
+    /// the group pushed to.
+    fn encode_groups(&self, format: Format, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let mut cache = self.parts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut joined: BTreeMap<String, (Bytes, Vec<Bytes>)> = BTreeMap::new();
+        let mut seen = HashSet::new();
+        let mut failed = None;
+        let times = self.store.visit(|group| {
+            if failed.is_some() {
+                return;
+            }
+            seen.insert(group.id);
+            let parts = match cache.entry((format, group.id)) {
+                Entry::Occupied(e) if e.get().version == group.version => e.into_mut(),
+                entry => match Parts::encode(
+                    format,
+                    group.version,
+                    group.families.values().map(|s| &s.family),
+                ) {
+                    Ok(parts) => match entry {
+                        Entry::Occupied(mut e) => {
+                            e.insert(parts);
+                            e.into_mut()
+                        }
+                        Entry::Vacant(e) => e.insert(parts),
+                    },
+                    Err(error) => {
+                        failed = Some(error);
+                        return;
+                    }
+                },
+            };
+            join(&mut joined, parts);
+        });
+        if let Some(error) = failed {
+            return Err(error);
+        }
+        // Groups deleted or expired since: their encodings go.
+        cache.retain(|(f, id), _| *f != format || seen.contains(id));
+        drop(cache);
+        join(&mut joined, &Parts::encode(format, 0, times.iter())?);
+        // One allocation: a large store's exposition is tens of MB, and
+        // growing into it copied it over and over.
+        let size: usize = joined
+            .values()
+            .map(|(head, metrics)| 10 + head.len() + metrics.iter().map(Bytes::len).sum::<usize>())
+            .sum();
+        out.reserve(size + OWN_RESERVE);
+        for (head, metrics) in joined.values() {
+            codec::encode_joined(format, head, metrics.iter().map(|b| &b[..]), out);
+        }
+        Ok(())
     }
 
     /// The gateway's own families in `format`, without OpenMetrics' `# EOF`.
@@ -222,6 +283,53 @@ impl Exposition {
             strip_eof(&mut out);
         }
         Ok(out)
+    }
+}
+
+/// Room left after the groups for the gateway's own families.
+const OWN_RESERVE: usize = 16 * 1024;
+
+/// A group's families in one format, each as head and metrics
+/// ([`codec::encode_part`]).
+#[derive(Debug)]
+struct Parts {
+    /// The group's version they were encoded at.
+    version: u64,
+    families: Vec<(String, Bytes, Bytes)>,
+}
+
+impl Parts {
+    fn encode<'a>(
+        format: Format,
+        version: u64,
+        families: impl Iterator<Item = &'a MetricFamily>,
+    ) -> Result<Parts, EncodeError> {
+        let mut out = Vec::new();
+        for family in families.filter(|f| !f.metric.is_empty()) {
+            let mut head = Vec::new();
+            codec::encode_part(format, family, Part::Head, &mut head)?;
+            let mut metrics = Vec::new();
+            codec::encode_part(format, family, Part::Metrics, &mut metrics)?;
+            out.push((family.name().to_owned(), head.into(), metrics.into()));
+        }
+        Ok(Parts {
+            version,
+            families: out,
+        })
+    }
+}
+
+/// Adds a group's `parts` to the families `joined` so far: the first
+/// group with a family gives its head (help and type), every group its
+/// metrics.
+fn join(joined: &mut BTreeMap<String, (Bytes, Vec<Bytes>)>, parts: &Parts) {
+    for (name, head, metrics) in &parts.families {
+        match joined.get_mut(name) {
+            Some((_, all)) => all.push(metrics.clone()),
+            None => {
+                joined.insert(name.clone(), (head.clone(), vec![metrics.clone()]));
+            }
+        }
     }
 }
 

@@ -409,6 +409,7 @@ fn html(page: String) -> Response<GatewayBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::MetricFamily;
     use crate::store::GroupStore;
     use crate::Format;
     use http_body_util::BodyExt;
@@ -501,6 +502,68 @@ mod tests {
         let (status, headers, body) = call(&gateway, Method::HEAD, "/metrics", &[], "").await;
         assert_eq!((status, body.len()), (StatusCode::OK, 0));
         assert_eq!(headers[CONTENT_TYPE], Format::Text.content_type());
+    }
+
+    /// The exposition, decoded, with metrics sorted by labels: what
+    /// `GroupStore::families` gives, whichever groups were re-encoded.
+    async fn exposed_families(gateway: &GroupGateway, format: Format) -> Vec<MetricFamily> {
+        let accept = [("accept", format.content_type())];
+        let (_, _, body) = call(gateway, Method::GET, "/metrics", &accept, "").await;
+        let mut families = crate::codec::decode(format, body.into(), &Default::default()).unwrap();
+        families.retain(|f| !f.name().starts_with("pushgate_"));
+        for family in &mut families {
+            family.metric.sort_by_cached_key(|m| {
+                m.label
+                    .iter()
+                    .map(|l| (l.name().to_owned(), l.value().to_owned()))
+                    .collect::<Vec<_>>()
+            });
+        }
+        families
+    }
+
+    #[tokio::test]
+    async fn a_scrape_after_changes_is_the_whole_store_in_every_format() {
+        let gateway = gateway(GroupStore::builder());
+        let steps: [(Method, &str, &str); 6] = [
+            (Method::PUT, "/metrics/job/a", "# HELP x An x.\n# TYPE x counter\nx{q=\"1\"} 1\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 3\nh_count 2\n"),
+            (Method::PUT, "/metrics/job/b", "# HELP x Another help.\n# TYPE x counter\nx{q=\"2\"} 2\n# TYPE s summary\ns{quantile=\"0.5\"} 1\ns_sum 1\ns_count 1\n"),
+            (Method::POST, "/metrics/job/a", "# TYPE y gauge\ny 5\n"),
+            (Method::PUT, "/metrics/job/b", "# TYPE x counter\nx{q=\"3\"} 3\n"),
+            (Method::DELETE, "/metrics/job/a", ""),
+            (Method::PUT, "/metrics/job/c/instance/i", ""),
+        ];
+        for (method, path, body) in steps {
+            let (status, _, _) = call(&gateway, method.clone(), path, &[], body).await;
+            assert_eq!(status, 202, "{method} {path}");
+            let mut whole = gateway.store().families();
+            for family in &mut whole {
+                family.metric.sort_by_cached_key(|m| {
+                    m.label
+                        .iter()
+                        .map(|l| (l.name().to_owned(), l.value().to_owned()))
+                        .collect::<Vec<_>>()
+                });
+            }
+            for format in [Format::Text, Format::Protobuf, Format::OpenMetrics] {
+                // The whole store through the same format and back.
+                let mut bytes = Vec::new();
+                crate::codec::encode(format, &whole, &mut bytes).unwrap();
+                let expected =
+                    crate::codec::decode(format, bytes.into(), &Default::default()).unwrap();
+                let exposed = exposed_families(&gateway, format).await;
+                let text = |families: &[MetricFamily]| {
+                    let mut out = Vec::new();
+                    crate::codec::encode(Format::Text, families, &mut out).unwrap();
+                    String::from_utf8(out).unwrap()
+                };
+                assert_eq!(
+                    text(&exposed),
+                    text(&expected),
+                    "{format} after {method} {path}"
+                );
+            }
+        }
     }
 
     #[tokio::test]

@@ -61,7 +61,7 @@ pub use self::file::{
     SyncPolicy,
 };
 pub use self::forward::{Forwarder, ForwarderBuilder};
-pub(crate) use self::groups::type_name;
+pub(crate) use self::groups::{type_name, GroupId};
 pub use self::groups::{
     GroupInfo, GroupStore, GroupStoreBuilder, SnapshotError, StoredFamily, PUSH_FAILURE_TIME,
     PUSH_TIME,

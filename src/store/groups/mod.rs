@@ -33,9 +33,12 @@ type GroupKey = Vec<(String, String)>;
 /// byte UTF-8 never holds. One allocation per series, cheap to hash and
 /// compare; built by [`series_key`].
 type SeriesKey = Box<[u8]>;
-/// A group's number in the series index: cheaper to keep per series than
-/// its grouping key.
-type GroupId = u64;
+/// A group's number: in the series index, cheaper to keep per series than
+/// its grouping key; for caches of its encoding, never used twice in a
+/// process (not after a wipe or a restore either).
+pub(crate) type GroupId = u64;
+
+static NEXT_GROUP_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 /// The index's hasher: foldhash, randomly seeded per map (SipHash was a
 /// tenth of a push's CPU).
 type Hasher = foldhash::fast::RandomState;
@@ -210,8 +213,6 @@ struct State {
     types: HashMap<String, (MetricType, usize)>,
     /// Every series stored → the group that has it.
     series: HashMap<SeriesKey, GroupId, Hasher>,
-    /// The id the next group gets.
-    next_id: GroupId,
     /// When each group that expires does.
     expiries: BTreeSet<(SystemTime, GroupKey)>,
     /// Changes with every change to what a scrape sees.
@@ -222,12 +223,23 @@ struct State {
 struct Group {
     /// Its number in the series index.
     id: GroupId,
+    /// Changes with its families.
+    version: u64,
     /// The grouping labels in path order.
     labels: Vec<LabelPair>,
     families: BTreeMap<String, StoredFamily>,
     pushed: Option<SystemTime>,
     failed: Option<SystemTime>,
     expires: Option<SystemTime>,
+}
+
+/// One group as [`GroupStore::visit`] lends it.
+pub(crate) struct GroupView<'a> {
+    /// Never the same for two groups.
+    pub(crate) id: GroupId,
+    /// Changes with its families.
+    pub(crate) version: u64,
+    pub(crate) families: &'a BTreeMap<String, StoredFamily>,
 }
 
 /// One group as stored; from [`GroupStore::groups`].
@@ -307,6 +319,31 @@ impl GroupStore {
 
     fn lock(&self) -> RwLockWriteGuard<'_, State> {
         self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Calls `f` with every group, in grouping-key order, under the read
+    /// lock, and returns `push_time_seconds` and `push_failure_time_seconds`
+    /// of them all (none without groups): the parts of [`families`]
+    /// (GroupStore::families) for an exposition that encodes each group
+    /// once per change.
+    pub(crate) fn visit(&self, mut f: impl FnMut(GroupView<'_>)) -> Vec<MetricFamily> {
+        let state = self.view();
+        let mut push_time = gauge_family(PUSH_TIME, PUSH_TIME_HELP);
+        let mut failure_time = gauge_family(PUSH_FAILURE_TIME, PUSH_FAILURE_TIME_HELP);
+        for group in state.groups.values() {
+            f(GroupView {
+                id: group.id,
+                version: group.version,
+                families: &group.families,
+            });
+            push_time.metric.push(gauge(&group.labels, group.pushed));
+            failure_time.metric.push(gauge(&group.labels, group.failed));
+        }
+        if state.groups.is_empty() {
+            Vec::new()
+        } else {
+            vec![push_time, failure_time]
+        }
     }
 
     /// Every family of every group, merged by name and sorted (families by
@@ -531,6 +568,7 @@ impl GroupStore {
                 )
             }));
         group.pushed = Some(push.received);
+        group.version += 1;
         let old_expiry = std::mem::replace(&mut group.expires, expires);
         if let Some(at) = old_expiry {
             state.expiries.remove(&(at, key.clone()));
@@ -625,10 +663,9 @@ impl State {
 
     /// A new, empty group with the next id.
     fn new_group(&mut self, labels: Vec<LabelPair>) -> Group {
-        let id = self.next_id;
-        self.next_id += 1;
         Group {
-            id,
+            id: NEXT_GROUP_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            version: 0,
             labels,
             families: BTreeMap::new(),
             pushed: None,
