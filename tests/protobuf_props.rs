@@ -45,6 +45,19 @@ proptest! {
         prop_assert_eq!(again, out);
     }
 
+    /// The one-pass encoder writes exactly what prost's would (metrics
+    /// with every field at once, too), and its parts join into the same.
+    #[test]
+    fn encodes_the_bytes_prost_does(fams in proptest::collection::vec(arb::family(), 0..4)) {
+        let mut ours = Vec::new();
+        protobuf::encode(&fams, &mut ours);
+        let mut theirs = Vec::new();
+        for family in &fams {
+            family.encode_length_delimited(&mut theirs).unwrap();
+        }
+        prop_assert_eq!(ours, theirs);
+    }
+
     #[test]
     fn agrees_with_prost_on_arbitrary_bytes(record in proptest::collection::vec(any::<u8>(), 0..64)) {
         prop_assert_eq!(ours_decode(&record), prost_decode(&record));

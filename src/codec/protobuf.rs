@@ -6,11 +6,12 @@
 //! when short and share memory with the body when long: none is allocated.
 
 use bytes::Bytes;
+use prost::encoding::{self, WireType};
 use prost::Message;
 
 use super::{wire, DecodeError, Limits, Position};
 use crate::format::Format;
-use crate::model::MetricFamily;
+use crate::model::{Metric, MetricFamily, Str};
 
 /// Decodes every record of a length-delimited body.
 ///
@@ -79,37 +80,139 @@ fn count_records(body: &[u8]) -> usize {
 pub(crate) fn encode_part(family: &MetricFamily, part: super::Part, out: &mut Vec<u8>) {
     match part {
         super::Part::Head => {
-            let head = MetricFamily {
-                name: family.name.clone(),
-                help: family.help.clone(),
-                r#type: family.r#type,
-                metric: Vec::new(),
-                unit: family.unit.clone(),
-            };
-            // Cannot fail: `Vec` grows as needed.
-            let _ = head.encode(out);
+            str_field(1, family.name.as_ref(), out);
+            str_field(2, family.help.as_ref(), out);
+            if let Some(t) = &family.r#type {
+                encoding::int32::encode(3, t, out);
+            }
+            str_field(5, family.unit.as_ref(), out);
         }
         super::Part::Metrics => {
             for metric in &family.metric {
-                prost::encoding::message::encode(4, metric, out);
+                let lens = MetricLens::of(metric);
+                encoding::encode_key(4, WireType::LengthDelimited, out);
+                encoding::encode_varint(lens.metric as u64, out);
+                encode_metric(metric, lens, out);
             }
         }
     }
 }
 
-/// Appends `families` to `out`, each with its varint length prefix.
+/// Appends `families` to `out`, each with its varint length prefix: the
+/// bytes `prost` writes, in one pass. (`prost` computes a nested message's
+/// length at every level above it: a histogram bucket's four times; here
+/// a metric's, its histogram's and its summary's length once.)
 pub fn encode(families: &[MetricFamily], out: &mut Vec<u8>) {
-    let len: usize = families
-        .iter()
-        .map(|mf| {
-            let n = mf.encoded_len();
-            n + prost::length_delimiter_len(n)
-        })
-        .sum();
-    out.reserve(len);
-    for mf in families {
-        // Cannot fail: `Vec` grows as needed.
-        let _ = mf.encode_length_delimited(out);
+    let mut lens = Vec::new();
+    for family in families {
+        encode_family(family, &mut lens, out);
+    }
+}
+
+fn encode_family(family: &MetricFamily, lens: &mut Vec<MetricLens>, out: &mut Vec<u8>) {
+    lens.clear();
+    let mut len = str_len(1, family.name.as_ref())
+        + str_len(2, family.help.as_ref())
+        + family
+            .r#type
+            .as_ref()
+            .map_or(0, |t| encoding::int32::encoded_len(3, t))
+        + str_len(5, family.unit.as_ref());
+    for metric in &family.metric {
+        let metric_lens = MetricLens::of(metric);
+        len += nested_len(4, metric_lens.metric);
+        lens.push(metric_lens);
+    }
+    out.reserve(len + encoding::encoded_len_varint(len as u64));
+    encoding::encode_varint(len as u64, out);
+    // In tag order, as prost writes them.
+    str_field(1, family.name.as_ref(), out);
+    str_field(2, family.help.as_ref(), out);
+    if let Some(t) = &family.r#type {
+        encoding::int32::encode(3, t, out);
+    }
+    for (metric, lens) in family.metric.iter().zip(lens.iter()) {
+        encoding::encode_key(4, WireType::LengthDelimited, out);
+        encoding::encode_varint(lens.metric as u64, out);
+        encode_metric(metric, *lens, out);
+    }
+    str_field(5, family.unit.as_ref(), out);
+}
+
+/// The lengths of a metric's message and of its summary and histogram,
+/// computed once.
+#[derive(Clone, Copy)]
+struct MetricLens {
+    metric: usize,
+    summary: usize,
+    histogram: usize,
+}
+
+impl MetricLens {
+    fn of(m: &Metric) -> MetricLens {
+        use encoding::message;
+        let summary = m.summary.as_deref().map_or(0, Message::encoded_len);
+        let histogram = m.histogram.as_deref().map_or(0, Message::encoded_len);
+        let metric = message::encoded_len_repeated(1, &m.label)
+            + m.gauge.as_ref().map_or(0, |g| message::encoded_len(2, g))
+            + m.counter.as_ref().map_or(0, |c| message::encoded_len(3, c))
+            + m.summary.as_ref().map_or(0, |_| nested_len(4, summary))
+            + m.untyped.as_ref().map_or(0, |u| message::encoded_len(5, u))
+            + m.timestamp_ms
+                .as_ref()
+                .map_or(0, |t| encoding::int64::encoded_len(6, t))
+            + m.histogram.as_ref().map_or(0, |_| nested_len(7, histogram));
+        MetricLens {
+            metric,
+            summary,
+            histogram,
+        }
+    }
+}
+
+/// A metric's fields, in tag order (as prost writes them: the timestamp,
+/// tag 6, before the histogram, tag 7).
+fn encode_metric(m: &Metric, lens: MetricLens, out: &mut Vec<u8>) {
+    use encoding::message;
+    message::encode_repeated(1, &m.label, out);
+    if let Some(g) = &m.gauge {
+        message::encode(2, g, out);
+    }
+    if let Some(c) = &m.counter {
+        message::encode(3, c, out);
+    }
+    if let Some(s) = &m.summary {
+        encoding::encode_key(4, WireType::LengthDelimited, out);
+        encoding::encode_varint(lens.summary as u64, out);
+        s.encode_raw(out);
+    }
+    if let Some(u) = &m.untyped {
+        message::encode(5, u, out);
+    }
+    if let Some(t) = &m.timestamp_ms {
+        encoding::int64::encode(6, t, out);
+    }
+    if let Some(h) = &m.histogram {
+        encoding::encode_key(7, WireType::LengthDelimited, out);
+        encoding::encode_varint(lens.histogram as u64, out);
+        h.encode_raw(out);
+    }
+}
+
+/// The length of a message field of `len` bytes.
+fn nested_len(tag: u32, len: usize) -> usize {
+    encoding::key_len(tag) + encoding::encoded_len_varint(len as u64) + len
+}
+
+fn str_len(tag: u32, value: Option<&Str>) -> usize {
+    value.map_or(0, |v| nested_len(tag, v.len()))
+}
+
+fn str_field(tag: u32, value: Option<&Str>, out: &mut Vec<u8>) {
+    if let Some(v) = value {
+        encoding::encode_key(tag, WireType::LengthDelimited, out);
+        encoding::encode_varint(v.len() as u64, out);
+        out.extend_from_slice(v.as_bytes());
     }
 }
 
