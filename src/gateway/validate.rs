@@ -1,7 +1,6 @@
 //! Layer: refuse pushes that break the [rules of pushed
 //! metrics](crate::validate) (HTTP 400).
 
-use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -10,7 +9,7 @@ use tower::{Layer, Service};
 
 use super::future::StageFuture;
 use super::{GatewayError, Push};
-use crate::validate::{check, InvalidPush};
+use crate::validate::{check, InvalidPush, SeriesHasher};
 
 /// Checks every push against the [rules](crate::validate) before passing
 /// it on.
@@ -94,7 +93,7 @@ impl<S> Layer<S> for ValidateLayer {
     fn layer(&self, inner: S) -> Validate<S> {
         Validate {
             inner,
-            hasher: RandomState::new(),
+            hasher: SeriesHasher::default(),
             on_invalid: self.on_invalid.clone(),
         }
     }
@@ -104,7 +103,7 @@ impl<S> Layer<S> for ValidateLayer {
 #[derive(Clone)]
 pub struct Validate<S> {
     inner: S,
-    hasher: RandomState,
+    hasher: SeriesHasher,
     on_invalid: Option<OnInvalid>,
 }
 
