@@ -1,42 +1,56 @@
-//! End-to-end push load: pushgate and the Prometheus Pushgateway side by side,
-//! same payloads, same load, each server pinned to one core.
+//! End-to-end push load: pushgate, the Prometheus Pushgateway and a bare
+//! HTTP server side by side, same payloads, same load, each server pinned
+//! to one core. `BENCHMARKS.md` shows a run and how to read it.
 //!
 //! Run: `cargo bench --bench e2e` (builds the `pushgate` binary too; a plain
 //! `target/release/pushgate` from `cargo build --release` is used as well).
 //! Scenarios can be filtered by substring of
-//! `server/format/conns/groups[/storedN]`, e.g. `cargo bench --bench e2e --
-//! pushgateway/text` or `-- stored`.
+//! `server/size/format/conns/groups[/storedN]`, e.g. `cargo bench --bench e2e
+//! -- pushgateway/medium/text` or `-- stored`.
 //!
-//! Three servers: `pushgateway`, Debian's Prometheus Pushgateway;
-//! `pushgate`, `pushgate serve` in gateway mode handing each push to a
-//! memory store (it keeps no groups); `pushgate-pgw`, `pushgate serve --mode
-//! pushgateway --persistence-file ""`, the drop-in Pushgateway without
-//! persistence.
+//! Five servers:
+//! - `pushgateway`: Debian's Prometheus Pushgateway;
+//! - `pushgate`: `pushgate serve` in gateway mode handing each push to a
+//!   memory store (`$E2E_PUSHGATE_STORE`, `memory:1`: it keeps only the
+//!   last push, so that its rows are the gateway's own cost, not a store's
+//!   memory);
+//! - `pushgate-file`: `pushgate serve --store file:DIR --sync always`, the
+//!   durable log, synced before each 202, in a fresh directory under
+//!   `target/` per scenario (on the crate's disk, not a tmpfs), removed after;
+//! - `pushgate-pgw`: `pushgate serve --mode pushgateway --persistence-file
+//!   ""`, the drop-in Pushgateway without persistence;
+//! - `ceiling` (`support/ceiling.rs`): a bare hyper HTTP/1.1 server that
+//!   reads each body to its end and answers 202, parsing nothing: the most
+//!   any server can do with this load here. It is this bench binary again,
+//!   started with `E2E_CEILING_SERVE=ADDR`, so that it is a process of its
+//!   own, pinned and measured like the others.
 //!
-//! For each format (protobuf, text) and connection count (1, 32), each server
-//! is started fresh on a free loopback port, pinned with
+//! For each payload size, format (protobuf, text) and connection count (1,
+//! 32), each server is started fresh on a free loopback port, pinned with
 //! `taskset -c $E2E_SERVER_CPU` (default 1) — the Pushgateway with
 //! `GOMAXPROCS=1`, pushgate with one worker thread (`PUSHGATE_WORKER_THREADS=1`,
-//! `--worker-threads` from the environment) — and stopped (killed)
-//! afterwards. The load generator (`support/load.rs`) pins itself to
-//! `$E2E_CLIENT_CPU` (default 0) on a single-threaded tokio runtime. Each
-//! connection POSTs the medium payload back to back, to its own group
+//! `--worker-threads` from the environment), the ceiling on one
+//! current-thread runtime — and stopped (killed) afterwards, its peak RSS
+//! (`VmHWM`) read just before. The load generator (`support/load.rs`) pins
+//! itself to `$E2E_CLIENT_CPU` (default 0) on a single-threaded tokio
+//! runtime. Each connection POSTs the payload back to back, to its own group
 //! `/metrics/job/bench/conn/c<k>` (32 groups, as 32 independent pushers), then
 //! again with all connections on one group `/metrics/job/bench`: the
 //! Pushgateway's cost per push grows with what it already holds, so the two
 //! differ by an order of magnitude for it.
 //!
 //! The same again "with 1,000 groups already stored" (`storedN` in the
-//! name), for the two servers that keep groups: before the load, N small
-//! groups (`support/payload.rs`'s `group`: three families, 10 series) are
-//! PUT to `/metrics/job/preload/instance/i<k>` by a few connections, each
-//! answer checked for 2xx, and the load then runs as above. Side by side
-//! with the empty run it shows whether push/s falls with what is stored:
-//! the Pushgateway checks every push against a gathering of everything it
-//! holds; pushgate's check is incremental, so it should not. The plain
-//! `pushgate` kind has no groups to preload and skips these.
+//! name), for the two servers that keep groups (`pushgateway`,
+//! `pushgate-pgw`): before the load, N small groups (`support/payload.rs`'s
+//! `group`: three families, 10 series) are PUT to
+//! `/metrics/job/preload/instance/i<k>` by a few connections, each answer
+//! checked for 2xx, and the load then runs as above. Side by side with the
+//! empty run it shows whether push/s falls with what is stored: the
+//! Pushgateway checks every push against a gathering of everything it
+//! holds; pushgate's check is incremental, so it should not. The other
+//! kinds have no groups to preload and skip these.
 //!
-//! After the first `storedN` run of each server, connection count and
+//! After the first `storedN` run of each server, size, connection count and
 //! grouping (the push format does not change what is stored), the store —
 //! the N groups and the load's — is scraped: `GET /metrics` as text (no
 //! `Accept`) and as delimited protobuf (`Accept` as Prometheus sends it),
@@ -47,23 +61,38 @@
 //! group `i0` (`after push`: the store changed, only the scrape is timed).
 //! The Pushgateway has no such cache and gathers on every scrape.
 //!
+//! The summary has a row per server and scenario: push/s, p99, wait, peak
+//! RSS, and push/s over the Pushgateway's and over the ceiling's (same
+//! size, format, conns and groups; the ceiling's empty run for `storedN`),
+//! the file store's over the memory store's, p99 and push per server
+//! CPU-second over the Pushgateway's. Then stored/empty and the scrapes.
+//!
 //! Environment:
 //! - `E2E_SECS` (10) measured seconds, `E2E_WARMUP_SECS` (1) before them
-//! - `E2E_CONNS` (`1,32`), `E2E_FORMATS` (`protobuf,text`),
-//!   `E2E_SIZE` (`medium`; or `small`, `large`)
+//! - `E2E_CONNS` (`1,32`), `E2E_FORMATS` (`protobuf,text`)
+//! - `E2E_SIZE` (`medium`): a list of `small`, `medium`, `large`
 //! - `E2E_GROUPS` (`conn,shared`): `conn` gives connection k its own group
 //!   `/metrics/job/bench/conn/c<k>`; `shared` sends every push to the one
 //!   group `/metrics/job/bench` (skipped at 1 connection, the same as `conn`)
 //! - `E2E_PRELOAD_GROUPS` (1000) groups stored before the `storedN` runs; 0
 //!   for none (no `storedN` runs, no scrapes)
+//! - `E2E_STORED_SIZES` (every size of `E2E_SIZE`): the sizes that also run
+//!   `storedN`, e.g. `medium` to keep a many-size run short
 //! - `E2E_SCRAPES` (20) scrapes per format and state; 0 for none
-//! - `E2E_SERVERS` (`pushgateway,pushgate,pushgate-pgw`)
+//! - `E2E_SERVERS` (`pushgateway,pushgate,pushgate-file,pushgate-pgw,ceiling`)
 //! - `E2E_PUSHGATEWAY` (`/usr/bin/prometheus-pushgateway`)
 //! - `E2E_PUSHGATE` (the `pushgate` built beside this bench),
-//!   `E2E_PUSHGATE_STORE` (`memory:1024`, the `pushgate` kind's store),
-//!   `E2E_PUSHGATE_ARGS` (extra arguments to `pushgate serve`, both pushgate
-//!   kinds, split on whitespace)
+//!   `E2E_PUSHGATE_STORE` (`memory:1`, the `pushgate` kind's store),
+//!   `E2E_PUSHGATE_ARGS` (extra arguments to `pushgate serve`, all three
+//!   pushgate kinds, split on whitespace)
 //! - `E2E_SERVER_CPU` (1), `E2E_CLIENT_CPU` (0); `none` to leave unpinned
+//! - `E2E_WRITE` (unset): a path prefix; the bench then writes
+//!   `PREFIX.md`, a Markdown fragment (date, machine, command, the results
+//!   table with ratios and peak RSS, the stored and scrape tables), and
+//!   `PREFIX.svg`, a chart of push/s per scenario and server (log scale).
+//!   `BENCHMARKS.md` is made of them.
+//! - `E2E_CEILING_SERVE` (internal): set by the bench on the ceiling's
+//!   process, which then serves on that address and does nothing else
 //!
 //! This is a benchmark: it reports, it asserts nothing about time. A run with
 //! failed pushes (load, preload or the PUTs between scrapes) or failed
@@ -81,8 +110,12 @@ use bytes::Bytes;
 use hyper::Method;
 use pushgate::{codec, Format};
 
+#[path = "support/ceiling.rs"]
+mod ceiling;
 #[path = "support/load.rs"]
 mod load;
+#[path = "support/page.rs"]
+mod page;
 #[path = "support/payload.rs"]
 mod payload;
 
@@ -102,43 +135,71 @@ const PROTOBUF_ACCEPT: &str =
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
     Pushgateway,
+    /// `pushgate serve --store memory:1` (or `$E2E_PUSHGATE_STORE`).
     Pushgate,
+    /// `pushgate serve --store file:DIR --sync always`.
+    PushgateFile,
     /// `pushgate serve --mode pushgateway`.
     PushgatePgw,
+    /// `support/ceiling.rs`: reads the body, answers 202, nothing else.
+    Ceiling,
 }
+
+/// Every kind, in the order the tables and the chart show them: the
+/// Pushgateway first, the ceiling last, pushgate's between.
+const KINDS: [Kind; 5] = [
+    Kind::Pushgateway,
+    Kind::Pushgate,
+    Kind::PushgateFile,
+    Kind::PushgatePgw,
+    Kind::Ceiling,
+];
 
 impl Kind {
     fn name(self) -> &'static str {
         match self {
             Kind::Pushgateway => "pushgateway",
             Kind::Pushgate => "pushgate",
+            Kind::PushgateFile => "pushgate-file",
             Kind::PushgatePgw => "pushgate-pgw",
+            Kind::Ceiling => "ceiling",
         }
     }
 
     fn parse(name: &str) -> Option<Kind> {
-        [Kind::Pushgateway, Kind::Pushgate, Kind::PushgatePgw]
-            .into_iter()
-            .find(|k| k.name() == name)
+        KINDS.into_iter().find(|k| k.name() == name)
     }
 
     fn health_path(self) -> &'static str {
         match self {
             Kind::Pushgateway | Kind::PushgatePgw => "/-/healthy",
-            Kind::Pushgate => "/healthz",
+            Kind::Pushgate | Kind::PushgateFile => "/healthz",
+            Kind::Ceiling => "/",
         }
     }
 
     /// Whether it keeps the last push of each group, so that groups can be
     /// stored before the load and scraped after it.
     fn keeps_groups(self) -> bool {
-        self != Kind::Pushgate
+        matches!(self, Kind::Pushgateway | Kind::PushgatePgw)
     }
 
     fn ready_within(self) -> Duration {
         match self {
             Kind::Pushgateway => PUSHGATEWAY_READY,
-            Kind::Pushgate | Kind::PushgatePgw => PUSHGATE_READY,
+            _ => PUSHGATE_READY,
+        }
+    }
+
+    /// The bar colour in the chart: pushgate's kinds in blues and purple,
+    /// the Pushgateway in orange, the ceiling in grey.
+    fn color(self) -> &'static str {
+        match self {
+            Kind::Pushgateway => "#e8710a",
+            Kind::Pushgate => "#1a73e8",
+            Kind::PushgateFile => "#12a4af",
+            Kind::PushgatePgw => "#7b3fc4",
+            Kind::Ceiling => "#9aa0a6",
         }
     }
 }
@@ -149,7 +210,9 @@ struct Config {
     conns: Vec<usize>,
     groups: Vec<Groups>,
     formats: Vec<Format>,
-    size: payload::Size,
+    sizes: Vec<payload::Size>,
+    /// The sizes that also run `storedN` (names).
+    stored_sizes: Vec<String>,
     servers: Vec<Kind>,
     preload_groups: usize,
     scrapes: usize,
@@ -157,10 +220,19 @@ struct Config {
     pushgate: PathBuf,
     pushgate_store: String,
     pushgate_args: Vec<String>,
+    /// This bench binary, run again as the ceiling server.
+    ceiling: PathBuf,
     server_cpu: Option<String>,
     client_cpu: Option<String>,
     filters: Vec<String>,
+    /// `target/`: the logs and the file stores' directories go under it,
+    /// on the disk the crate is on (not a tmpfs `/tmp`, whose fsync is free).
+    scratch: PathBuf,
     logs: PathBuf,
+    /// `$E2E_WRITE`: where the page's `.md` fragment and `.svg` chart go.
+    write: Option<PathBuf>,
+    /// Read before the bench pins itself to one core.
+    machine: page::Machine,
 }
 
 fn env_or(key: &str, default: &str) -> String {
@@ -180,6 +252,21 @@ fn count(key: &str, default: &str) -> usize {
     v.trim()
         .parse()
         .unwrap_or_else(|_| panic!("{key}={v:?}: expected a whole number"))
+}
+
+/// `key` as a list of payload sizes by name.
+fn sizes(key: &str, default: &str) -> Vec<payload::Size> {
+    env_or(key, default)
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|name| {
+            payload::SIZES
+                .into_iter()
+                .find(|s| s.name == name)
+                .unwrap_or_else(|| panic!("{key}: unknown size {name:?}: small, medium or large"))
+        })
+        .collect()
 }
 
 fn cpu(key: &str, default: &str) -> Option<String> {
@@ -204,17 +291,18 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .collect()
         };
-        let size = env_or("E2E_SIZE", "medium");
-        let size = payload::SIZES
-            .into_iter()
-            .find(|s| s.name == size)
-            .unwrap_or_else(|| panic!("E2E_SIZE={size:?}: small, medium or large"));
+        let sizes = sizes("E2E_SIZE", "medium");
+        let all: Vec<&str> = sizes.iter().map(|s| s.name).collect();
+        let stored_sizes = list("E2E_STORED_SIZES", &all.join(","));
         // Cargo sets CARGO_BIN_EXE_<name> for benches as for integration tests
         // (and builds the binary first); fall back on the profile directory.
         let pushgate = std::env::var_os("E2E_PUSHGATE")
             .map(PathBuf::from)
             .or_else(|| option_env!("CARGO_BIN_EXE_pushgate").map(PathBuf::from))
             .unwrap_or_else(|| profile_dir().join("pushgate"));
+        let scratch = profile_dir()
+            .parent()
+            .map_or_else(std::env::temp_dir, Path::to_owned);
         Config {
             secs: secs("E2E_SECS", "10"),
             warmup: secs("E2E_WARMUP_SECS", "1"),
@@ -234,13 +322,15 @@ impl Config {
                 .iter()
                 .map(|f| f.parse().expect("E2E_FORMATS: format names"))
                 .collect(),
-            size,
-            servers: list("E2E_SERVERS", "pushgateway,pushgate,pushgate-pgw")
+            sizes,
+            stored_sizes,
+            servers: list("E2E_SERVERS", &KINDS.map(Kind::name).join(","))
                 .iter()
                 .map(|s| {
                     Kind::parse(s).unwrap_or_else(|| {
                         panic!(
-                            "E2E_SERVERS: unknown server {s:?}: pushgateway, pushgate or pushgate-pgw"
+                            "E2E_SERVERS: unknown server {s:?}: {}",
+                            KINDS.map(Kind::name).join(", ")
                         )
                     })
                 })
@@ -249,11 +339,12 @@ impl Config {
             scrapes: count("E2E_SCRAPES", "20"),
             pushgateway: env_or("E2E_PUSHGATEWAY", "/usr/bin/prometheus-pushgateway").into(),
             pushgate,
-            pushgate_store: env_or("E2E_PUSHGATE_STORE", "memory:1024"),
+            pushgate_store: env_or("E2E_PUSHGATE_STORE", "memory:1"),
             pushgate_args: env_or("E2E_PUSHGATE_ARGS", "")
                 .split_whitespace()
                 .map(str::to_owned)
                 .collect(),
+            ceiling: std::env::current_exe().expect("current exe"),
             server_cpu: cpu("E2E_SERVER_CPU", "1"),
             client_cpu: cpu("E2E_CLIENT_CPU", "0"),
             // `cargo bench` passes `--bench`; other arguments filter scenarios.
@@ -261,10 +352,12 @@ impl Config {
                 .skip(1)
                 .filter(|a| !a.starts_with('-'))
                 .collect(),
-            logs: profile_dir()
-                .parent()
-                .map_or_else(std::env::temp_dir, Path::to_owned)
-                .join("e2e-logs"),
+            logs: scratch.join("e2e-logs"),
+            scratch,
+            write: std::env::var_os("E2E_WRITE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            machine: page::Machine::detect(),
         }
     }
 
@@ -272,9 +365,10 @@ impl Config {
         self.filters.is_empty() || self.filters.iter().any(|f| name.contains(f.as_str()))
     }
 
-    /// The preload sizes every case runs with: empty, then stored.
-    fn preloads(&self) -> Vec<usize> {
-        if self.preload_groups == 0 {
+    /// The preloads the cases of payload `size` run with: empty, then
+    /// stored unless there are no groups to store or not for this size.
+    fn preloads(&self, size: &str) -> Vec<usize> {
+        if self.preload_groups == 0 || !self.stored_sizes.iter().any(|s| s == size) {
             vec![0]
         } else {
             vec![0, self.preload_groups]
@@ -305,6 +399,9 @@ struct Server {
     child: Child,
     addr: SocketAddr,
     log: PathBuf,
+    /// The file store's directory, removed on drop after the server is
+    /// killed (fields drop after `Drop::drop`).
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Server {
@@ -337,12 +434,27 @@ impl Server {
         }
     }
 
-    /// The program, arguments and environment that run `kind` on `addr`.
-    fn command(
+    /// The program, arguments and environment that run `kind` on `addr`
+    /// (`dir`: the file store's directory, for `pushgate-file`).
+    fn command<'c>(
         kind: Kind,
-        cfg: &Config,
+        cfg: &'c Config,
         addr: SocketAddr,
-    ) -> (&Path, Vec<String>, [(&str, &str); 1]) {
+        dir: Option<&Path>,
+    ) -> (&'c Path, Vec<String>, [(&'static str, String); 1]) {
+        let serve = |store: &[String]| {
+            let mut args = vec!["serve".into(), "--listen".into(), addr.to_string()];
+            args.extend(store.iter().cloned());
+            args.extend(cfg.pushgate_args.iter().cloned());
+            // `serve` sizes its runtime itself (the cores it may use, or
+            // --worker-threads): TOKIO_WORKER_THREADS would be ignored.
+            // The environment form lets E2E_PUSHGATE_ARGS override it.
+            (
+                cfg.pushgate.as_path(),
+                args,
+                [("PUSHGATE_WORKER_THREADS", "1".to_owned())],
+            )
+        };
         match kind {
             Kind::Pushgateway => (
                 &cfg.pushgateway,
@@ -351,31 +463,46 @@ impl Server {
                     // Without it the Debian build loads and saves /var/lib state.
                     "--persistence.file=".into(),
                 ],
-                [("GOMAXPROCS", "1")],
+                [("GOMAXPROCS", "1".to_owned())],
             ),
-            Kind::Pushgate | Kind::PushgatePgw => {
-                let mut args = vec!["serve".into(), "--listen".into(), addr.to_string()];
-                if kind == Kind::Pushgate {
-                    args.extend(["--store".into(), cfg.pushgate_store.clone()]);
-                } else {
-                    // No snapshot file: nothing loaded, nothing saved.
-                    args.extend(
-                        ["--mode", "pushgateway", "--persistence-file", ""].map(String::from),
-                    );
-                }
-                args.extend(cfg.pushgate_args.iter().cloned());
-                // `serve` sizes its runtime itself (the cores it may use, or
-                // --worker-threads): TOKIO_WORKER_THREADS would be ignored.
-                // The environment form lets E2E_PUSHGATE_ARGS override it.
-                (&cfg.pushgate, args, [("PUSHGATE_WORKER_THREADS", "1")])
+            Kind::Pushgate => serve(&["--store".into(), cfg.pushgate_store.clone()]),
+            Kind::PushgateFile => serve(&[
+                "--store".into(),
+                format!("file:{}", dir.unwrap_or(Path::new(".")).display()),
+                "--sync".into(),
+                "always".into(),
+            ]),
+            // No snapshot file: nothing loaded, nothing saved.
+            Kind::PushgatePgw => {
+                serve(&["--mode", "pushgateway", "--persistence-file", ""].map(String::from))
             }
+            Kind::Ceiling => (
+                &cfg.ceiling,
+                Vec::new(),
+                [(ceiling::SERVE_ENV, addr.to_string())],
+            ),
         }
+    }
+
+    /// A fresh directory for the file store under `target/`, or `None` for
+    /// the other kinds.
+    fn store_dir(kind: Kind, cfg: &Config) -> Result<Option<tempfile::TempDir>, String> {
+        if kind != Kind::PushgateFile {
+            return Ok(None);
+        }
+        tempfile::Builder::new()
+            .prefix("e2e-file-store-")
+            .tempdir_in(&cfg.scratch)
+            .map(Some)
+            .map_err(|e| format!("a directory in {}: {e}", cfg.scratch.display()))
     }
 
     /// Starts `kind` pinned to the server core and waits until it is healthy.
     async fn start(kind: Kind, cfg: &Config) -> Result<Server, String> {
         let addr = free_addr();
-        let (program, args, env) = Server::command(kind, cfg, addr);
+        let dir = Server::store_dir(kind, cfg)?;
+        let (program, args, env) =
+            Server::command(kind, cfg, addr, dir.as_ref().map(tempfile::TempDir::path));
         if !program.exists() {
             return Err(format!("{} not found", program.display()));
         }
@@ -412,6 +539,7 @@ impl Server {
             child,
             addr,
             log,
+            _dir: dir,
         };
         let limit = kind.ready_within();
         let deadline = Instant::now() + limit;
@@ -502,9 +630,21 @@ async fn probe(pid: u32, from: Instant, until: Instant) -> Usage {
     }
 }
 
+/// Peak resident set size (`VmHWM`) of a live process, in bytes: read
+/// before the server is killed, as it goes with the process.
+fn peak_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    let kb: u64 = kb.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb * 1024)
+}
+
 struct Outcome {
     report: load::Report,
     usage: Usage,
+    /// The server's peak RSS over the whole scenario (start, preload, load
+    /// and scrapes), in bytes.
+    peak_rss: Option<u64>,
     /// The groups stored before the load, in a `storedN` case.
     preload: Option<Preload>,
     /// The scrapes after the load, when this run took them.
@@ -516,6 +656,25 @@ impl Outcome {
     /// processes taking the server's core.
     fn per_cpu_sec(&self) -> f64 {
         self.report.pushes_per_sec() / self.usage.server_cpu.max(1e-9)
+    }
+
+    fn push_rate(&self) -> Option<f64> {
+        Some(self.report.pushes_per_sec())
+    }
+
+    fn cpu_rate(&self) -> Option<f64> {
+        Some(self.per_cpu_sec())
+    }
+
+    /// p99 push latency, in seconds.
+    fn p99(&self) -> Option<f64> {
+        self.report.percentile(0.99).map(|d| d.as_secs_f64())
+    }
+
+    /// Peak RSS in MB (10^6 bytes), `-` when `/proc` did not say.
+    fn peak_mb(&self) -> String {
+        self.peak_rss
+            .map_or("-".into(), |b| format!("{:.1}", b as f64 / 1e6))
     }
 
     /// Failed pushes, of the load or of the preload before it: either
@@ -723,8 +882,8 @@ fn ms(d: Option<Duration>) -> String {
 fn print_outcome(name: &str, o: &Outcome) {
     let r = &o.report;
     println!(
-        "{name:<40} {:>9.1} push/s  p50 {:>10}  p99 {:>10}  {:>7.1} MB/s  n={:<6} \
-         srv cpu {:>3.0}% wait {:>3.0}% {:>8.1} push/cpu-s  gen cpu {:>3.0}%",
+        "{name:<48} {:>9.1} push/s  p50 {:>10}  p99 {:>10}  {:>7.1} MB/s  n={:<6} \
+         srv cpu {:>3.0}% wait {:>3.0}% {:>8.1} push/cpu-s  peak {:>6} MB  gen cpu {:>3.0}%",
         r.pushes_per_sec(),
         ms(r.percentile(0.50)),
         ms(r.percentile(0.99)),
@@ -733,6 +892,7 @@ fn print_outcome(name: &str, o: &Outcome) {
         o.usage.server_cpu * 100.0,
         o.usage.server_wait * 100.0,
         o.per_cpu_sec(),
+        o.peak_mb(),
         o.usage.client_cpu * 100.0,
     );
     if let Some(p) = &o.preload {
@@ -819,6 +979,8 @@ impl Groups {
 /// One load shape, run against each server.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Case {
+    /// The payload size's name (`support/payload.rs`).
+    size: &'static str,
     format: Format,
     conns: usize,
     groups: Groups,
@@ -828,7 +990,14 @@ struct Case {
 
 impl std::fmt::Display for Case {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}/{}", self.format, self.conns, self.groups.name())?;
+        write!(
+            f,
+            "{}/{}/{}/{}",
+            self.size,
+            self.format,
+            self.conns,
+            self.groups.name()
+        )?;
         if self.preload > 0 {
             write!(f, "/stored{}", self.preload)?;
         }
@@ -875,6 +1044,7 @@ async fn scenario(
     Ok(Outcome {
         report,
         usage,
+        peak_rss: peak_rss(server.pid()),
         preload,
         scrapes,
     })
@@ -896,24 +1066,17 @@ fn pin_self(cpu: &str) -> Result<(), String> {
 type Results = Vec<(Kind, Case, Option<Outcome>)>;
 
 fn main() {
+    // The bench binary run again as the ceiling server: nothing else.
+    if let Ok(addr) = std::env::var(ceiling::SERVE_ENV) {
+        if let Err(e) = ceiling::serve(&addr) {
+            eprintln!("ceiling: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let cfg = Config::from_env();
     print_setup(&cfg);
-    let families = payload::families(cfg.size);
-    let samples = payload::samples(&families);
-    let bodies: Vec<(Format, Bytes)> = cfg
-        .formats
-        .iter()
-        .map(|&f| {
-            let mut out = Vec::new();
-            codec::encode(f, &families, &mut out).expect("encode payload");
-            println!(
-                "payload {} {f}: {} bytes, {samples} samples",
-                cfg.size.name,
-                out.len()
-            );
-            (f, Bytes::from(out))
-        })
-        .collect();
+    let bodies = encode_bodies(&cfg);
     print_method(&cfg);
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -928,6 +1091,43 @@ fn main() {
     if let Some(table) = scrape_table(&results) {
         println!("\n{table}");
     }
+    print_failures(&results, &skipped);
+    if let Some(prefix) = &cfg.write {
+        match write_page(&cfg, prefix, &bodies, &results) {
+            Ok(written) => println!("wrote {written}"),
+            Err(e) => println!("!!! E2E_WRITE: {e}"),
+        }
+    }
+}
+
+/// Every size's payload in every format, said as it is encoded.
+fn encode_bodies(cfg: &Config) -> Vec<Body> {
+    let mut bodies = Vec::new();
+    for &size in &cfg.sizes {
+        let families = payload::families(size);
+        let samples = payload::samples(&families);
+        for &format in &cfg.formats {
+            let mut out = Vec::new();
+            codec::encode(format, &families, &mut out).expect("encode payload");
+            println!(
+                "payload {} {format}: {} bytes, {samples} samples",
+                size.name,
+                out.len()
+            );
+            bodies.push(Body {
+                size: size.name,
+                format,
+                bytes: Bytes::from(out),
+                samples,
+            });
+        }
+    }
+    bodies
+}
+
+/// The failed pushes and scrapes of the whole run and the servers that
+/// never started: last, where they are not missed.
+fn print_failures(results: &Results, skipped: &[(Kind, String)]) {
     let outcomes = || results.iter().filter_map(|(_, _, o)| o.as_ref());
     let failed: u64 = outcomes().map(Outcome::failures).sum();
     if failed > 0 {
@@ -940,14 +1140,29 @@ fn main() {
     if failed > 0 {
         println!("!!! {failed} scrapes FAILED across the run: see the lines marked !!! above");
     }
-    for (kind, why) in &skipped {
+    for (kind, why) in skipped {
         println!("skipped {}: {why}", kind.name());
+    }
+}
+
+/// How the servers run, for the setup line and the page.
+fn servers_setup(cfg: &Config) -> String {
+    let how = "one core's worth each: Pushgateway GOMAXPROCS=1, pushgate \
+               PUSHGATE_WORKER_THREADS=1, the ceiling one current-thread tokio runtime; \
+               fresh for each scenario";
+    match &cfg.server_cpu {
+        Some(cpu) => format!("pinned to cpu {cpu} with taskset, {how}"),
+        None => format!("unpinned, {how}"),
     }
 }
 
 /// Pins the generator and says where everything runs.
 fn print_setup(cfg: &Config) {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = cfg.machine.cores;
+    println!(
+        "machine: {cores} cores, {}, Linux {}",
+        cfg.machine.cpu, cfg.machine.kernel
+    );
     match &cfg.client_cpu {
         Some(cpu) => match pin_self(cpu) {
             Ok(()) => println!("load generator: pinned to cpu {cpu}, one tokio thread"),
@@ -955,13 +1170,7 @@ fn print_setup(cfg: &Config) {
         },
         None => println!("load generator: unpinned, one tokio thread"),
     }
-    match &cfg.server_cpu {
-        Some(cpu) => println!(
-            "servers: pinned to cpu {cpu} with taskset; Pushgateway GOMAXPROCS=1, \
-             pushgate PUSHGATE_WORKER_THREADS=1; fresh for each scenario"
-        ),
-        None => println!("servers: unpinned; fresh for each scenario"),
-    }
+    println!("servers: {}", servers_setup(cfg));
     if cores < 2 {
         println!("!!! {cores} core(s) available: generator and server share a core");
     }
@@ -980,11 +1189,16 @@ fn print_method(cfg: &Config) {
          which a grouping label overwrites into duplicates the Pushgateway rejects); \
          `shared` = all to /metrics/job/bench, one group overwritten by every push"
     );
+    println!(
+        "ceiling: a bare hyper HTTP/1.1 server reading each body to its end and answering 202, \
+         parsing nothing: the most a server can do over this loopback with this load"
+    );
     if cfg.preload_groups > 0 {
         println!(
             "stored{n}: before the load, {n} groups of 10 series ({}) PUT to \
              /metrics/job/preload/instance/i<k>; only for the servers that keep groups \
-             (pushgateway, pushgate-pgw: the `pushgate` kind's memory store keeps none)",
+             (pushgateway, pushgate-pgw: the memory and file stores of `pushgate` and \
+             `pushgate-file` keep none to scrape, the ceiling nothing)",
             payload::samples(&payload::group(0, 0.0)),
             n = cfg.preload_groups
         );
@@ -1000,55 +1214,74 @@ fn print_method(cfg: &Config) {
     println!();
 }
 
-/// Runs every selected case on every server: the results, and the servers
-/// skipped with why.
-async fn run_all(cfg: &Config, bodies: &[(Format, Bytes)]) -> (Results, Vec<(Kind, String)>) {
-    let mut results: Results = Vec::new();
-    let mut skipped: Vec<(Kind, String)> = Vec::new();
-    // Server, conns and groups already scraped: the push format does not
-    // change what is stored.
-    let mut scraped: Vec<(Kind, usize, Groups)> = Vec::new();
+/// One encoded payload: a size in one format.
+struct Body {
+    size: &'static str,
+    format: Format,
+    bytes: Bytes,
+    /// Samples in the payload, whatever the format.
+    samples: usize,
+}
+
+/// The load shapes to run, in order: by grouping, size, format,
+/// connections, then empty before stored.
+fn all_cases(cfg: &Config, bodies: &[Body]) -> Vec<(Case, usize)> {
+    let mut cases = Vec::new();
     for &groups in &cfg.groups {
-        for (format, body) in bodies {
+        for (b, body) in bodies.iter().enumerate() {
             for &conns in &cfg.conns {
                 if groups == Groups::Shared && conns == 1 && cfg.groups.len() > 1 {
                     continue; // one connection, one group: the `conn` case again
                 }
-                for preload in cfg.preloads() {
+                for preload in cfg.preloads(body.size) {
                     let case = Case {
-                        format: *format,
+                        size: body.size,
+                        format: body.format,
                         conns,
                         groups,
                         preload,
                     };
-                    for &kind in &cfg.servers {
-                        let name = format!("{}/{case}", kind.name());
-                        if (preload > 0 && !kind.keeps_groups()) || !cfg.selected(&name) {
-                            continue;
-                        }
-                        if skipped.iter().any(|(k, _)| *k == kind) {
-                            results.push((kind, case, None));
-                            continue;
-                        }
-                        let scrape = preload > 0
-                            && cfg.scrapes > 0
-                            && !scraped.contains(&(kind, conns, groups));
-                        match scenario(cfg, kind, case, body, scrape).await {
-                            Ok(outcome) => {
-                                if scrape {
-                                    scraped.push((kind, conns, groups));
-                                }
-                                print_outcome(&name, &outcome);
-                                results.push((kind, case, Some(outcome)));
-                            }
-                            Err(why) => {
-                                println!("SKIPPING {}: {why}", kind.name());
-                                print_needs(kind, cfg);
-                                skipped.push((kind, why));
-                                results.push((kind, case, None));
-                            }
-                        }
+                    cases.push((case, b));
+                }
+            }
+        }
+    }
+    cases
+}
+
+/// Runs every selected case on every server: the results, and the servers
+/// skipped with why.
+async fn run_all(cfg: &Config, bodies: &[Body]) -> (Results, Vec<(Kind, String)>) {
+    let mut results: Results = Vec::new();
+    let mut skipped: Vec<(Kind, String)> = Vec::new();
+    // Server, size, conns and groups already scraped: the push format does
+    // not change what is stored.
+    let mut scraped: Vec<(Kind, &str, usize, Groups)> = Vec::new();
+    for (case, b) in all_cases(cfg, bodies) {
+        for &kind in &cfg.servers {
+            let name = format!("{}/{case}", kind.name());
+            if (case.preload > 0 && !kind.keeps_groups()) || !cfg.selected(&name) {
+                continue;
+            }
+            if skipped.iter().any(|(k, _)| *k == kind) {
+                results.push((kind, case, None));
+                continue;
+            }
+            let store = (kind, case.size, case.conns, case.groups);
+            let scrape = case.preload > 0 && cfg.scrapes > 0 && !scraped.contains(&store);
+            match scenario(cfg, kind, case, &bodies[b].bytes, scrape).await {
+                Ok(outcome) => {
+                    if scrape {
+                        scraped.push(store);
                     }
+                    print_outcome(&name, &outcome);
+                    results.push((kind, case, Some(outcome)));
+                }
+                Err(why) => {
+                    println!("SKIPPING {}: {why}", kind.name());
+                    print_needs(kind, cfg);
+                    skipped.push((kind, why));
+                    results.push((kind, case, None));
                 }
             }
         }
@@ -1059,8 +1292,9 @@ async fn run_all(cfg: &Config, bodies: &[(Format, Bytes)]) -> (Results, Vec<(Kin
 /// What a pushgate kind that did not start needs.
 fn print_needs(kind: Kind, cfg: &Config) {
     let serve = match kind {
-        Kind::Pushgateway => return,
+        Kind::Pushgateway | Kind::Ceiling => return,
         Kind::Pushgate => format!("--store {}", cfg.pushgate_store),
+        Kind::PushgateFile => "--store file:DIR --sync always".to_owned(),
         Kind::PushgatePgw => "--mode pushgateway --persistence-file \"\"".to_owned(),
     };
     println!(
@@ -1078,6 +1312,11 @@ fn find(results: &[(Kind, Case, Option<Outcome>)], kind: Kind, case: Case) -> Op
         .and_then(|(_, _, o)| o.as_ref())
 }
 
+/// Whether `kind` was to run `case` (ran, or was skipped).
+fn tried(results: &[(Kind, Case, Option<Outcome>)], kind: Kind, case: Case) -> bool {
+    results.iter().any(|(k, c, _)| *k == kind && *c == case)
+}
+
 /// The cases of `results`, in the order they ran.
 fn cases(results: &[(Kind, Case, Option<Outcome>)]) -> Vec<Case> {
     let mut cases: Vec<Case> = Vec::new();
@@ -1089,84 +1328,123 @@ fn cases(results: &[(Kind, Case, Option<Outcome>)]) -> Vec<Case> {
     cases
 }
 
-/// `a / b` of two values that may be missing, or `-`.
-fn ratio(a: Option<f64>, b: Option<f64>, decimals: usize) -> String {
+/// `a / b` of two values that may be missing.
+fn div(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.*}", decimals, a / b),
-        _ => "-".into(),
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
     }
 }
 
-/// Push/s and p99 of every case, each pushgate kind beside the Pushgateway.
+/// `x` with `decimals`, or `-`.
+fn fixed(x: Option<f64>, decimals: usize) -> String {
+    x.map_or("-".into(), |x| format!("{x:.decimals$}"))
+}
+
+/// `a / b` of two values that may be missing, or `-`.
+fn ratio(a: Option<f64>, b: Option<f64>, decimals: usize) -> String {
+    fixed(div(a, b), decimals)
+}
+
+/// One server in one case, with its ratios to the others of the same
+/// case: what the summary table and the page both show.
+struct Row<'a> {
+    case: Case,
+    kind: Kind,
+    outcome: Option<&'a Outcome>,
+    /// push/s over the Pushgateway's (not on its own row).
+    over_pushgateway: Option<f64>,
+    /// push/s over the ceiling's, empty, same size, format, conns and
+    /// groups: the ceiling stores nothing, so has no stored runs.
+    over_ceiling: Option<f64>,
+    /// `pushgate-file`'s push/s over the memory store's (`pushgate`).
+    over_memory: Option<f64>,
+    p99_over_pushgateway: Option<f64>,
+    cpu_over_pushgateway: Option<f64>,
+}
+
+/// A row per server and case, in the order the cases ran and [`KINDS`]'s.
+fn rows(results: &[(Kind, Case, Option<Outcome>)]) -> Vec<Row<'_>> {
+    let mut rows = Vec::new();
+    for case in cases(results) {
+        let gateway = find(results, Kind::Pushgateway, case);
+        let ceiling = find(results, Kind::Ceiling, Case { preload: 0, ..case });
+        let memory = find(results, Kind::Pushgate, case);
+        for kind in KINDS.into_iter().filter(|&k| tried(results, k, case)) {
+            let o = find(results, kind, case);
+            let over = |other: Kind, of: Option<&Outcome>, f: fn(&Outcome) -> Option<f64>| {
+                div(o.and_then(f), of.and_then(f)).filter(|_| kind != other)
+            };
+            rows.push(Row {
+                case,
+                kind,
+                outcome: o,
+                over_pushgateway: over(Kind::Pushgateway, gateway, Outcome::push_rate),
+                over_ceiling: over(Kind::Ceiling, ceiling, Outcome::push_rate),
+                over_memory: over(Kind::Pushgate, memory, Outcome::push_rate)
+                    .filter(|_| kind == Kind::PushgateFile),
+                p99_over_pushgateway: over(Kind::Pushgateway, gateway, Outcome::p99),
+                cpu_over_pushgateway: over(Kind::Pushgateway, gateway, Outcome::cpu_rate),
+            });
+        }
+    }
+    rows
+}
+
+/// `!` after the numbers of a run with failed pushes, else a space.
+fn mark(o: Option<&Outcome>) -> &'static str {
+    if o.is_some_and(|o| o.failures() > 0) {
+        "!"
+    } else {
+        " "
+    }
+}
+
+/// Push/s, p99, wait and peak RSS of every server in every case, with the
+/// ratios to the Pushgateway, the ceiling and (the file store) the memory
+/// store.
 fn table(results: &[(Kind, Case, Option<Outcome>)]) -> String {
-    let cell = |o: Option<&Outcome>| match o {
-        Some(o) => format!(
-            "{:>9.1} {:>11}{}",
-            o.report.pushes_per_sec(),
-            ms(o.report.percentile(0.99)),
-            if o.failures() > 0 { "!" } else { " " }
-        ),
-        None => format!("{:>22}", "-"),
-    };
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<9} {:>5} {:>6} {:>6} | {:>22} | {:<12} {:>22} | {:>8} {:>8} {:>8}",
-        "format",
-        "conns",
-        "groups",
-        "stored",
-        "Pushgateway push/s p99",
-        "vs",
-        "its push/s p99",
-        "x push/s",
-        "x p99",
-        "x cpu-s"
+        "{:<6} {:<9} {:>5} {:>6} {:>6} | {:<13} {:>10} {:>10} {:>5} {:>7} | {:>7} {:>7} {:>7} | {:>7} {:>7}",
+        "size", "format", "conns", "groups", "stored", "server", "push/s", "p99", "wait",
+        "peak MB", "x pgw", "x ceil", "x mem", "x p99", "x cpu-s"
     );
-    let _ = writeln!(out, "{}", "-".repeat(128));
-    for case in cases(results) {
-        let g = find(results, Kind::Pushgateway, case);
-        let mut ours: Vec<Option<Kind>> = [Kind::Pushgate, Kind::PushgatePgw]
-            .into_iter()
-            .filter(|&k| results.iter().any(|(rk, c, _)| *rk == k && *c == case))
-            .map(Some)
-            .collect();
-        if ours.is_empty() {
-            ours.push(None);
-        }
-        for kind in ours {
-            let p = kind.and_then(|k| find(results, k, case));
-            let p99 = |o: Option<&Outcome>| {
-                o.and_then(|o| o.report.percentile(0.99))
-                    .map(|d| d.as_secs_f64())
-            };
-            let _ = writeln!(
-                out,
-                "{:<9} {:>5} {:>6} {:>6} | {} | {:<12} {} | {:>8} {:>8} {:>8}",
-                case.format.name(),
-                case.conns,
-                case.groups.name(),
-                case.preload,
-                cell(g),
-                kind.map_or("-", Kind::name),
-                cell(p),
-                ratio(
-                    p.map(|o| o.report.pushes_per_sec()),
-                    g.map(|o| o.report.pushes_per_sec()),
-                    2
-                ),
-                ratio(p99(p), p99(g), 3),
-                ratio(p.map(Outcome::per_cpu_sec), g.map(Outcome::per_cpu_sec), 2),
-            );
-        }
+    let _ = writeln!(out, "{}", "-".repeat(136));
+    for row in rows(results) {
+        let (c, o) = (row.case, row.outcome);
+        let _ = writeln!(
+            out,
+            "{:<6} {:<9} {:>5} {:>6} {:>6} | {:<13} {:>9}{} {:>10} {:>5} {:>7} | {:>7} {:>7} {:>7} | {:>7} {:>7}",
+            c.size,
+            c.format.name(),
+            c.conns,
+            c.groups.name(),
+            c.preload,
+            row.kind.name(),
+            fixed(o.map(|o| o.report.pushes_per_sec()), 1),
+            mark(o),
+            o.map_or("-".into(), |o| ms(o.report.percentile(0.99))),
+            o.map_or("-".into(), |o| format!("{:.0}%", o.usage.server_wait * 100.0)),
+            o.map_or("-".into(), Outcome::peak_mb),
+            fixed(row.over_pushgateway, 2),
+            fixed(row.over_ceiling, 3),
+            fixed(row.over_memory, 2),
+            fixed(row.p99_over_pushgateway, 3),
+            fixed(row.cpu_over_pushgateway, 2),
+        );
     }
     let _ = write!(
         out,
-        "x = the `vs` server / Pushgateway: push/s and push per server CPU-second (cpu-s) higher \
-         is better, p99 lower is better; stored = groups PUT before the load; ! = had failed \
-         pushes; - = not run or skipped\n\
-         wait = time the server was runnable but another process had its core: high wait, \
-         noisy numbers"
+        "x pgw / x ceil = push/s over the Pushgateway's / the ceiling's (same size, format, conns, \
+         groups; the ceiling's empty run for stored ones), higher is better; x mem = the file \
+         store's push/s over the memory store's (`pushgate`); x p99 (lower is better) and x cpu-s \
+         (push per server CPU-second, higher is better) over the Pushgateway's; peak MB = the \
+         server's VmHWM at the end of the scenario; stored = groups PUT before the load; ! = had \
+         failed pushes; - = not run, skipped or the server itself\n\
+         wait = time the server was runnable but another process had its core: high wait, noisy \
+         numbers"
     );
     out
 }
@@ -1189,14 +1467,15 @@ fn stored_table(results: &[(Kind, Case, Option<Outcome>)]) -> Option<String> {
     );
     let _ = writeln!(
         out,
-        "{:<9} {:>5} {:>6} | {:>21} | {:>21}",
+        "{:<6} {:<9} {:>5} {:>6} | {:>21} | {:>21}",
+        "size",
         "format",
         "conns",
         "groups",
         format!("{} push/s cpu-s", kinds[0].name()),
         format!("{} push/s cpu-s", kinds[1].name()),
     );
-    let _ = writeln!(out, "{}", "-".repeat(71));
+    let _ = writeln!(out, "{}", "-".repeat(78));
     for case in stored {
         let empty = Case { preload: 0, ..case };
         let cell = |kind| {
@@ -1212,7 +1491,8 @@ fn stored_table(results: &[(Kind, Case, Option<Outcome>)]) -> Option<String> {
         };
         let _ = writeln!(
             out,
-            "{:<9} {:>5} {:>6} | {} | {}",
+            "{:<6} {:<9} {:>5} {:>6} | {} | {}",
+            case.size,
             case.format.name(),
             case.conns,
             case.groups.name(),
@@ -1228,13 +1508,17 @@ fn stored_table(results: &[(Kind, Case, Option<Outcome>)]) -> Option<String> {
     Some(out)
 }
 
+/// What a stored server held when scraped: the payload size, the load's
+/// connections and grouping, the groups preloaded.
+type Store = (&'static str, usize, Groups, usize);
+
 /// Scrape latency of the stored servers, pushgate-pgw beside the
 /// Pushgateway. `None` without scrapes.
 fn scrape_table(results: &[(Kind, Case, Option<Outcome>)]) -> Option<String> {
-    // (conns, groups, stored) scraped, in the order they ran.
-    let mut stores: Vec<(usize, Groups, usize)> = Vec::new();
+    // (size, conns, groups, stored) scraped, in the order they ran.
+    let mut stores: Vec<Store> = Vec::new();
     for (_, case, o) in results {
-        let key = (case.conns, case.groups, case.preload);
+        let key = (case.size, case.conns, case.groups, case.preload);
         if o.as_ref().is_some_and(|o| !o.scrapes.is_empty()) && !stores.contains(&key) {
             stores.push(key);
         }
@@ -1242,12 +1526,10 @@ fn scrape_table(results: &[(Kind, Case, Option<Outcome>)]) -> Option<String> {
     if stores.is_empty() {
         return None;
     }
-    let runs = |kind: Kind, (conns, groups, preload): (usize, Groups, usize)| {
+    let runs = |kind: Kind, store: Store| {
         results
             .iter()
-            .filter(|(k, c, _)| {
-                *k == kind && c.conns == conns && c.groups == groups && c.preload == preload
-            })
+            .filter(|(k, c, _)| *k == kind && (c.size, c.conns, c.groups, c.preload) == store)
             .filter_map(|(_, _, o)| o.as_ref())
             .find(|o| !o.scrapes.is_empty())
             .map(|o| o.scrapes.as_slice())
@@ -1261,7 +1543,8 @@ fn scrape_table(results: &[(Kind, Case, Option<Outcome>)]) -> Option<String> {
     );
     let _ = writeln!(
         out,
-        "{:<5} {:>6} {:>6} {:<8} {:<10} | {:>31} | {:>31} | {:>7} {:>7}",
+        "{:<6} {:<5} {:>6} {:>6} {:<8} {:<10} | {:>31} | {:>31} | {:>7} {:>7}",
+        "size",
         "conns",
         "groups",
         "stored",
@@ -1272,7 +1555,7 @@ fn scrape_table(results: &[(Kind, Case, Option<Outcome>)]) -> Option<String> {
         "x p50",
         "x p99"
     );
-    let _ = writeln!(out, "{}", "-".repeat(126));
+    let _ = writeln!(out, "{}", "-".repeat(133));
     let cell = |r: Option<&ScrapeRun>| match r {
         Some(r) => format!(
             "{:>10} {:>10} {:>8.2}{}",
@@ -1301,10 +1584,11 @@ fn scrape_table(results: &[(Kind, Case, Option<Outcome>)]) -> Option<String> {
                 let (gr, pr) = (pick(g).map(|i| &g[i]), pick(p).map(|i| &p[i]));
                 let _ = writeln!(
                     out,
-                    "{:<5} {:>6} {:>6} {:<8} {:<10} | {} | {} | {:>7} {:>7}",
+                    "{:<6} {:<5} {:>6} {:>6} {:<8} {:<10} | {} | {} | {:>7} {:>7}",
                     store.0,
-                    store.1.name(),
-                    store.2,
+                    store.1,
+                    store.2.name(),
+                    store.3,
                     accept.name(),
                     if after_push { "after push" } else { "cached" },
                     cell(gr),
@@ -1322,4 +1606,257 @@ fn scrape_table(results: &[(Kind, Case, Option<Outcome>)]) -> Option<String> {
          uncompressed; ! = had failed scrapes; - = not run or skipped"
     );
     Some(out)
+}
+
+/// Writes `PREFIX.md` (the page's fragment) and `PREFIX.svg` (its chart);
+/// says which.
+fn write_page(
+    cfg: &Config,
+    prefix: &Path,
+    bodies: &[Body],
+    results: &Results,
+) -> Result<String, String> {
+    let md = PathBuf::from(format!("{}.md", prefix.display()));
+    let svg = PathBuf::from(format!("{}.svg", prefix.display()));
+    if let Some(dir) = md.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let date = page::utc_now();
+    std::fs::write(&md, fragment(cfg, &date, bodies, results))
+        .map_err(|e| format!("{}: {e}", md.display()))?;
+    std::fs::write(&svg, page::svg(&chart(&date, results)))
+        .map_err(|e| format!("{}: {e}", svg.display()))?;
+    Ok(format!("{} and {}", md.display(), svg.display()))
+}
+
+/// The command that ran this bench, as it can be pasted back: every
+/// `E2E_*` variable set, then the program and its arguments.
+fn command_used() -> String {
+    let mut vars: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("E2E_") && k != ceiling::SERVE_ENV)
+        .collect();
+    vars.sort();
+    let mut words: Vec<String> = vars
+        .iter()
+        .map(|(k, v)| format!("{k}={}", page::shell_word(v)))
+        .collect();
+    words.extend(std::env::args().map(|a| page::shell_word(&a)));
+    words.join(" ")
+}
+
+/// The first line `program --version` prints, or `None` if it does not
+/// run: which Pushgateway and which pushgate the numbers are of.
+fn version(program: &Path) -> Option<String> {
+    let out = Command::new(program).arg("--version").output().ok()?;
+    let text = if out.stdout.is_empty() {
+        out.stderr
+    } else {
+        out.stdout
+    };
+    let text = String::from_utf8_lossy(&text);
+    text.lines().next().map(|l| l.trim().to_owned())
+}
+
+/// The crate's commit, `-dirty` with uncommitted changes, if git says.
+fn commit() -> Option<String> {
+    let out = Command::new("git")
+        .args([
+            "-C",
+            env!("CARGO_MANIFEST_DIR"),
+            "describe",
+            "--always",
+            "--dirty",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (out.status.success() && !text.is_empty()).then_some(text)
+}
+
+/// Where the run was taken, how, and with what: the page's list above the
+/// table.
+fn fragment_setup(cfg: &Config, date: &str, bodies: &[Body]) -> String {
+    let mut out = String::new();
+    let m = &cfg.machine;
+    let _ = writeln!(out, "- date: {date}");
+    let _ = writeln!(
+        out,
+        "- machine: {} cores (`nproc`), {}, Linux {}",
+        m.cores, m.cpu, m.kernel
+    );
+    let _ = writeln!(out, "- servers: {}", servers_setup(cfg));
+    let client = cfg
+        .client_cpu
+        .as_deref()
+        .map_or("unpinned".into(), |c| format!("pinned to cpu {c}"));
+    let _ = writeln!(out, "- load generator: {client}, one tokio thread");
+    if cfg.servers.contains(&Kind::Pushgateway) {
+        let v = version(&cfg.pushgateway).unwrap_or_else(|| "version unknown".into());
+        let _ = writeln!(out, "- Pushgateway: {v}");
+    }
+    let v = version(&cfg.pushgate).unwrap_or_else(|| "pushgate".into());
+    let at = commit().map_or(String::new(), |c| format!(" at commit {c}"));
+    let _ = writeln!(out, "- pushgate: {v}{at}");
+    let _ = writeln!(
+        out,
+        "- load: N keep-alive HTTP/1.1 connections POSTing back to back, {:?} warm-up, {:?} measured",
+        cfg.warmup, cfg.secs
+    );
+    let payloads: Vec<String> = bodies
+        .iter()
+        .map(|b| {
+            format!(
+                "{} {} {} bytes ({} samples)",
+                b.size,
+                b.format,
+                b.bytes.len(),
+                b.samples
+            )
+        })
+        .collect();
+    let _ = writeln!(out, "- payloads: {}", payloads.join(", "));
+    let _ = writeln!(out, "- command: `{}`", command_used());
+    out
+}
+
+/// The results as a Markdown table, a row per server and case.
+fn markdown_results(results: &Results) -> String {
+    let header = [
+        "scenario",
+        "server",
+        "push/s",
+        "p50 ms",
+        "p99 ms",
+        "server CPU %",
+        "wait %",
+        "push/CPU-s",
+        "gen CPU %",
+        "peak RSS MB",
+        "÷ Pushgateway",
+        "÷ ceiling",
+        "÷ memory store",
+    ];
+    let ms = |d: Option<Duration>| fixed(d.map(|d| d.as_secs_f64() * 1e3), 2);
+    let rows: Vec<Vec<String>> = rows(results)
+        .iter()
+        .map(|row| {
+            let o = row.outcome;
+            let of = |f: fn(&Outcome) -> f64, decimals| fixed(o.map(f), decimals);
+            vec![
+                row.case.to_string(),
+                row.kind.name().to_owned(),
+                format!("{}{}", of(|o| o.report.pushes_per_sec(), 1), mark(o).trim()),
+                o.map_or("-".into(), |o| ms(o.report.percentile(0.50))),
+                o.map_or("-".into(), |o| ms(o.report.percentile(0.99))),
+                of(|o| o.usage.server_cpu * 100.0, 0),
+                of(|o| o.usage.server_wait * 100.0, 0),
+                of(Outcome::per_cpu_sec, 0),
+                of(|o| o.usage.client_cpu * 100.0, 0),
+                o.map_or("-".into(), Outcome::peak_mb),
+                fixed(row.over_pushgateway, 2),
+                fixed(row.over_ceiling, 3),
+                fixed(row.over_memory, 2),
+            ]
+        })
+        .collect();
+    page::markdown_table(&header, 2, &rows)
+}
+
+/// `a, a, b` as `a 2, b 1`, in order of first appearance.
+fn count_names(names: &[String]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for name in names {
+        match counts.iter_mut().find(|(n, _)| n == name) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((name, 1)),
+        }
+    }
+    let parts: Vec<String> = counts.iter().map(|(n, c)| format!("{n} {c}")).collect();
+    parts.join(", ")
+}
+
+/// The page's fragment: the setup, the table, how to read it, and the
+/// stored and scrape tables as the bench prints them.
+fn fragment(cfg: &Config, date: &str, bodies: &[Body], results: &Results) -> String {
+    let mut out = fragment_setup(cfg, date, bodies);
+    out.push('\n');
+    out.push_str(&markdown_results(results));
+    out.push_str(
+        "\n÷ Pushgateway, ÷ ceiling: push/s over theirs in the same scenario (the ceiling's \
+         empty run for stored ones); ÷ memory store: pushgate-file over pushgate; push/CPU-s: \
+         pushes per second of server CPU; gen CPU: the load generator's share of its core (near \
+         100%, it is the limit, not the server); peak RSS: the server's VmHWM at the end of the \
+         scenario; ! = the run had failed pushes, its numbers are not valid; - = not run.\n",
+    );
+    let runs = || {
+        results
+            .iter()
+            .filter_map(|(k, _, o)| Some((*k, o.as_ref()?)))
+    };
+    let noisy = runs().filter(|(_, o)| o.usage.server_wait > 0.10).count();
+    if noisy > 0 {
+        let _ = writeln!(
+            out,
+            "\n{noisy} runs had wait above 10% (the server runnable while another process had \
+             its core): their numbers are noisy."
+        );
+    }
+    let bound: Vec<String> = runs()
+        .filter(|(_, o)| o.usage.client_cpu > 0.9)
+        .map(|(k, _)| k.name().to_owned())
+        .collect();
+    if !bound.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{} runs had the load generator above 90% of its core ({}): there the generator, \
+             not the server, sets push/s, and a ratio to such a run is a bound, not a measure.",
+            bound.len(),
+            count_names(&bound)
+        );
+    }
+    let extra: Vec<String> = [stored_table(results), scrape_table(results)]
+        .into_iter()
+        .flatten()
+        .collect();
+    for table in extra {
+        let _ = write!(out, "\n```text\n{table}\n```\n");
+    }
+    out
+}
+
+/// The push/s chart: a group of bars per case, a bar per server.
+fn chart(date: &str, results: &Results) -> page::Chart {
+    let kinds: Vec<Kind> = KINDS
+        .into_iter()
+        .filter(|&k| results.iter().any(|(rk, _, _)| *rk == k))
+        .collect();
+    let groups = cases(results)
+        .into_iter()
+        .map(|case| page::Group {
+            label: case.to_string(),
+            values: kinds
+                .iter()
+                .map(|&k| {
+                    find(results, k, case).map(|o| page::Bar {
+                        value: o.report.pushes_per_sec(),
+                        marked: o.failures() > 0,
+                    })
+                })
+                .collect(),
+        })
+        .collect();
+    page::Chart {
+        title: format!("push/s, each server on one core (higher is better), {date}"),
+        y_label: "push/s (log scale)".into(),
+        x_label: "scenario: size/format/connections/groups[/stored groups]".into(),
+        series: kinds
+            .iter()
+            .map(|k| page::Series {
+                name: k.name(),
+                color: k.color(),
+            })
+            .collect(),
+        groups,
+    }
 }
