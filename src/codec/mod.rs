@@ -134,9 +134,23 @@ pub fn decode(
     body: Bytes,
     limits: &Limits,
 ) -> Result<Vec<MetricFamily>, DecodeError> {
+    decode_with_room(format, body, limits, 0)
+}
+
+/// [`decode`], each metric's labels with room for `room` more: the
+/// grouping labels the gateway adds next, which would otherwise reallocate
+/// the labels of every metric (a tenth of a push's time, in malloc, copy
+/// and free).
+#[cfg_attr(not(feature = "gateway"), allow(dead_code))]
+pub(crate) fn decode_with_room(
+    format: Format,
+    body: Bytes,
+    limits: &Limits,
+    room: usize,
+) -> Result<Vec<MetricFamily>, DecodeError> {
     match format {
-        Format::Protobuf => protobuf::decode(body, limits),
-        Format::Text => text::decode(body),
+        Format::Protobuf => protobuf::decode_with_room(body, limits, room),
+        Format::Text => text::decode_with_room(body, room),
         Format::OpenMetrics => openmetrics::decode(body),
         Format::Json => json::decode(&body),
         Format::LineProtocol => Err(DecodeError::new(

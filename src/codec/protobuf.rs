@@ -19,6 +19,16 @@ use crate::model::{Metric, MetricFamily, Str};
 /// `limits.max_bytes`, is an error naming the record and its offset, raised
 /// before anything of that length is allocated.
 pub fn decode(body: Bytes, limits: &Limits) -> Result<Vec<MetricFamily>, DecodeError> {
+    decode_with_room(body, limits, 0)
+}
+
+/// [`decode`], each metric's labels with room for `room` more
+/// ([`super::decode_with_room`]).
+pub(crate) fn decode_with_room(
+    body: Bytes,
+    limits: &Limits,
+    room: usize,
+) -> Result<Vec<MetricFamily>, DecodeError> {
     let mut families = Vec::with_capacity(count_records(&body));
     let mut pos = 0;
     while pos < body.len() {
@@ -50,7 +60,7 @@ pub fn decode(body: Bytes, limits: &Limits) -> Result<Vec<MetricFamily>, DecodeE
         let end = start + len as usize;
         // Records are ranges of the one body, not `Bytes` of their own: no
         // reference count to update per record.
-        let mf = wire::decode_family(&body, start, end)
+        let mf = wire::decode_family(&body, start, end, room)
             .map_err(|e| err(format!("{} at byte {}", e.message, e.offset)))?;
         families.push(mf);
         pos = end;

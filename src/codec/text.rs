@@ -549,6 +549,8 @@ struct Decoder<'a> {
     /// labels. The next line's labels up to where the two differ are these.
     template: (usize, usize),
     template_labels: Vec<RawLabel>,
+    /// Room for more labels in each metric's ([`decode_with_room`]).
+    room: usize,
     hasher: LabelSetHasher,
 }
 
@@ -571,6 +573,12 @@ struct Decoder<'a> {
 /// assert_eq!(err.line(), Some(2));
 /// ```
 pub fn decode(body: Bytes) -> Result<Vec<MetricFamily>, DecodeError> {
+    decode_with_room(body, 0)
+}
+
+/// [`decode`], each metric's labels with room for `room` more
+/// ([`super::decode_with_room`]).
+pub(crate) fn decode_with_room(body: Bytes, room: usize) -> Result<Vec<MetricFamily>, DecodeError> {
     let body = exposition::utf8_body(body, Format::Text)?;
     let mut d = Decoder {
         cur: Cursor {
@@ -590,6 +598,7 @@ pub fn decode(body: Bytes) -> Result<Vec<MetricFamily>, DecodeError> {
         template: (0, 0),
         template_labels: Vec::new(),
         hasher: LabelSetHasher::default(),
+        room,
     };
     d.run()?;
     Ok(d.families
@@ -1110,13 +1119,12 @@ impl Decoder<'_> {
     }
 
     fn make_labels(&self) -> Vec<LabelPair> {
-        self.labels
-            .iter()
-            .map(|l| LabelPair {
-                name: Some(self.cur.to_str(l.name)),
-                value: Some(self.cur.to_str(l.value)),
-            })
-            .collect()
+        let mut labels = Vec::with_capacity(self.labels.len() + self.room);
+        labels.extend(self.labels.iter().map(|l| LabelPair {
+            name: Some(self.cur.to_str(l.name)),
+            value: Some(self.cur.to_str(l.value)),
+        }));
+        labels
     }
 
     /// Adds a metric to a family, returning its index. A family's first

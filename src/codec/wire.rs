@@ -331,7 +331,13 @@ impl<'a> Reader<'a> {
 
 /// Decodes one `MetricFamily` record, `body[start..end]`. Error offsets
 /// are offsets in `body`.
-pub(crate) fn decode_family(body: &Bytes, start: usize, end: usize) -> Result<MetricFamily> {
+/// Each metric's labels get room for `room` more.
+pub(crate) fn decode_family(
+    body: &Bytes,
+    start: usize,
+    end: usize,
+    room: usize,
+) -> Result<MetricFamily> {
     let mut r = Reader {
         body,
         pos: start,
@@ -340,7 +346,10 @@ pub(crate) fn decode_family(body: &Bytes, start: usize, end: usize) -> Result<Me
     };
     let mut mf = MetricFamily::default();
     mf.metric.reserve_exact(r.count(4));
-    let mut shape = Shape::default();
+    let mut shape = Shape {
+        room,
+        ..Shape::default()
+    };
     r.fields(|r, tag, wire| {
         match tag {
             1 => mf.name = Some(r.str(wire)?),
@@ -366,12 +375,14 @@ pub(crate) fn decode_family(body: &Bytes, start: usize, end: usize) -> Result<Me
 #[derive(Default)]
 struct Shape {
     labels: usize,
+    /// Labels to leave room for in each metric (the grouping labels).
+    room: usize,
     buckets: usize,
     quantiles: usize,
 }
 
 fn metric(r: &mut Reader, m: &mut Metric, shape: &mut Shape) -> Result<()> {
-    m.label.reserve_exact(r.at_most(shape.labels));
+    m.label.reserve_exact(r.at_most(shape.labels) + shape.room);
     r.fields(|r, tag, wire| {
         match tag {
             1 => {

@@ -291,7 +291,11 @@ where
                         .map_err(GatewayError::from_body_error)
                         .and_then(|c| {
                             let body = c.to_bytes();
-                            let families = codec::decode(head.format, body.clone(), &limits)?;
+                            // Room for the grouping labels the transform
+                            // stage adds to every metric.
+                            let room = head.grouping.len();
+                            let families =
+                                codec::decode_with_room(head.format, body.clone(), &limits, room)?;
                             Ok(head.push(families, body))
                         });
                     match next {
