@@ -6,12 +6,11 @@
 //! when short and share memory with the body when long: none is allocated.
 
 use bytes::Bytes;
-use prost::encoding::{self, WireType};
-use prost::Message;
+use prost::encoding;
 
 use super::{wire, DecodeError, Limits, Position};
 use crate::format::Format;
-use crate::model::{Metric, MetricFamily, Str};
+use crate::model::{Bucket, Counter, Histogram, LabelPair, Metric, MetricFamily, Str, Summary};
 
 /// Decodes every record of a length-delimited body.
 ///
@@ -100,8 +99,7 @@ pub(crate) fn encode_part(family: &MetricFamily, part: super::Part, out: &mut Ve
         super::Part::Metrics => {
             for metric in &family.metric {
                 let lens = MetricLens::of(metric);
-                encoding::encode_key(4, WireType::LengthDelimited, out);
-                encoding::encode_varint(lens.metric as u64, out);
+                nested(out, 4, lens.metric);
                 encode_metric(metric, lens, out);
             }
         }
@@ -109,9 +107,13 @@ pub(crate) fn encode_part(family: &MetricFamily, part: super::Part, out: &mut Ve
 }
 
 /// Appends `families` to `out`, each with its varint length prefix: the
-/// bytes `prost` writes, in one pass. (`prost` computes a nested message's
-/// length at every level above it: a histogram bucket's four times; here
-/// a metric's, its histogram's and its summary's length once.)
+/// bytes `prost` writes, in one pass. `prost` computes a nested message's
+/// length at every level above it (a histogram bucket's four times) and
+/// writes through `BufMut` a byte at a time; here each metric's,
+/// summary's and histogram's length is computed once, and the messages a
+/// push is made of (labels, buckets, quantiles, values) are written by
+/// hand into the `Vec`. The rare fields (exemplars, native histograms,
+/// created timestamps) go through prost's field encoders.
 pub fn encode(families: &[MetricFamily], out: &mut Vec<u8>) {
     let mut lens = Vec::new();
     for family in families {
@@ -134,7 +136,7 @@ fn encode_family(family: &MetricFamily, lens: &mut Vec<MetricLens>, out: &mut Ve
         lens.push(metric_lens);
     }
     out.reserve(len + encoding::encoded_len_varint(len as u64));
-    encoding::encode_varint(len as u64, out);
+    varint(out, len as u64);
     // In tag order, as prost writes them.
     str_field(1, family.name.as_ref(), out);
     str_field(2, family.help.as_ref(), out);
@@ -142,8 +144,7 @@ fn encode_family(family: &MetricFamily, lens: &mut Vec<MetricLens>, out: &mut Ve
         encoding::int32::encode(3, t, out);
     }
     for (metric, lens) in family.metric.iter().zip(lens.iter()) {
-        encoding::encode_key(4, WireType::LengthDelimited, out);
-        encoding::encode_varint(lens.metric as u64, out);
+        nested(out, 4, lens.metric);
         encode_metric(metric, *lens, out);
     }
     str_field(5, family.unit.as_ref(), out);
@@ -160,14 +161,23 @@ struct MetricLens {
 
 impl MetricLens {
     fn of(m: &Metric) -> MetricLens {
-        use encoding::message;
-        let summary = m.summary.as_deref().map_or(0, Message::encoded_len);
-        let histogram = m.histogram.as_deref().map_or(0, Message::encoded_len);
-        let metric = message::encoded_len_repeated(1, &m.label)
-            + m.gauge.as_ref().map_or(0, |g| message::encoded_len(2, g))
-            + m.counter.as_ref().map_or(0, |c| message::encoded_len(3, c))
+        let summary = m.summary.as_deref().map_or(0, summary_len);
+        let histogram = m.histogram.as_deref().map_or(0, histogram_len);
+        let metric = m
+            .label
+            .iter()
+            .map(|l| nested_len(1, label_len(l)))
+            .sum::<usize>()
+            + m.gauge
+                .as_ref()
+                .map_or(0, |g| nested_len(2, double_len(g.value)))
+            + m.counter
+                .as_ref()
+                .map_or(0, |c| nested_len(3, counter_len(c)))
             + m.summary.as_ref().map_or(0, |_| nested_len(4, summary))
-            + m.untyped.as_ref().map_or(0, |u| message::encoded_len(5, u))
+            + m.untyped
+                .as_ref()
+                .map_or(0, |u| nested_len(5, double_len(u.value)))
             + m.timestamp_ms
                 .as_ref()
                 .map_or(0, |t| encoding::int64::encoded_len(6, t))
@@ -183,30 +193,166 @@ impl MetricLens {
 /// A metric's fields, in tag order (as prost writes them: the timestamp,
 /// tag 6, before the histogram, tag 7).
 fn encode_metric(m: &Metric, lens: MetricLens, out: &mut Vec<u8>) {
-    use encoding::message;
-    message::encode_repeated(1, &m.label, out);
+    for l in &m.label {
+        nested(out, 1, label_len(l));
+        str_field(1, l.name.as_ref(), out);
+        str_field(2, l.value.as_ref(), out);
+    }
     if let Some(g) = &m.gauge {
-        message::encode(2, g, out);
+        nested(out, 2, double_len(g.value));
+        double(out, 1, g.value);
     }
     if let Some(c) = &m.counter {
-        message::encode(3, c, out);
+        nested(out, 3, counter_len(c));
+        double(out, 1, c.value);
+        if let Some(e) = &c.exemplar {
+            encoding::message::encode(2, &**e, out);
+        }
+        if let Some(t) = &c.created_timestamp {
+            encoding::message::encode(3, t, out);
+        }
     }
     if let Some(s) = &m.summary {
-        encoding::encode_key(4, WireType::LengthDelimited, out);
-        encoding::encode_varint(lens.summary as u64, out);
-        s.encode_raw(out);
+        nested(out, 4, lens.summary);
+        encode_summary(s, out);
     }
     if let Some(u) = &m.untyped {
-        message::encode(5, u, out);
+        nested(out, 5, double_len(u.value));
+        double(out, 1, u.value);
     }
     if let Some(t) = &m.timestamp_ms {
         encoding::int64::encode(6, t, out);
     }
     if let Some(h) = &m.histogram {
-        encoding::encode_key(7, WireType::LengthDelimited, out);
-        encoding::encode_varint(lens.histogram as u64, out);
-        h.encode_raw(out);
+        nested(out, 7, lens.histogram);
+        encode_histogram(h, out);
     }
+}
+
+fn label_len(l: &LabelPair) -> usize {
+    str_len(1, l.name.as_ref()) + str_len(2, l.value.as_ref())
+}
+
+fn counter_len(c: &Counter) -> usize {
+    double_len(c.value)
+        + c.exemplar
+            .as_ref()
+            .map_or(0, |e| encoding::message::encoded_len(2, &**e))
+        + c.created_timestamp
+            .as_ref()
+            .map_or(0, |t| encoding::message::encoded_len(3, t))
+}
+
+fn summary_len(s: &Summary) -> usize {
+    uint64_len(1, s.sample_count)
+        + double_len(s.sample_sum)
+        + s.quantile
+            .iter()
+            .map(|q| nested_len(3, double_len(q.quantile) + double_len(q.value)))
+            .sum::<usize>()
+        + s.created_timestamp
+            .as_ref()
+            .map_or(0, |t| encoding::message::encoded_len(4, t))
+}
+
+fn encode_summary(s: &Summary, out: &mut Vec<u8>) {
+    uint64(out, 1, s.sample_count);
+    double(out, 2, s.sample_sum);
+    for q in &s.quantile {
+        nested(out, 3, double_len(q.quantile) + double_len(q.value));
+        double(out, 1, q.quantile);
+        double(out, 2, q.value);
+    }
+    if let Some(t) = &s.created_timestamp {
+        encoding::message::encode(4, t, out);
+    }
+}
+
+fn bucket_len(b: &Bucket) -> usize {
+    uint64_len(1, b.cumulative_count)
+        + double_len(b.upper_bound)
+        + b.exemplar
+            .as_ref()
+            .map_or(0, |e| encoding::message::encoded_len(3, &**e))
+        + double_len(b.cumulative_count_float)
+}
+
+fn histogram_len(h: &Histogram) -> usize {
+    use encoding::{double, message, sint32, sint64, uint64};
+    uint64_len(1, h.sample_count)
+        + double_len(h.sample_sum)
+        + h.bucket
+            .iter()
+            .map(|b| nested_len(3, bucket_len(b)))
+            .sum::<usize>()
+        + double_len(h.sample_count_float)
+        + h.schema.as_ref().map_or(0, |v| sint32::encoded_len(5, v))
+        + double_len(h.zero_threshold)
+        + h.zero_count
+            .as_ref()
+            .map_or(0, |v| uint64::encoded_len(7, v))
+        + double_len(h.zero_count_float)
+        + message::encoded_len_repeated(9, &h.negative_span)
+        + sint64::encoded_len_repeated(10, &h.negative_delta)
+        + double::encoded_len_repeated(11, &h.negative_count)
+        + message::encoded_len_repeated(12, &h.positive_span)
+        + sint64::encoded_len_repeated(13, &h.positive_delta)
+        + double::encoded_len_repeated(14, &h.positive_count)
+        + h.created_timestamp
+            .as_ref()
+            .map_or(0, |t| message::encoded_len(15, t))
+        + message::encoded_len_repeated(16, &h.exemplars)
+}
+
+/// A histogram's fields in tag order; its buckets by hand.
+fn encode_histogram(h: &Histogram, out: &mut Vec<u8>) {
+    use encoding::{message, sint32, sint64};
+    uint64(out, 1, h.sample_count);
+    double(out, 2, h.sample_sum);
+    for b in &h.bucket {
+        nested(out, 3, bucket_len(b));
+        uint64(out, 1, b.cumulative_count);
+        double(out, 2, b.upper_bound);
+        if let Some(e) = &b.exemplar {
+            message::encode(3, &**e, out);
+        }
+        double(out, 4, b.cumulative_count_float);
+    }
+    double(out, 4, h.sample_count_float);
+    if let Some(v) = &h.schema {
+        sint32::encode(5, v, out);
+    }
+    double(out, 6, h.zero_threshold);
+    uint64(out, 7, h.zero_count);
+    double(out, 8, h.zero_count_float);
+    message::encode_repeated(9, &h.negative_span, out);
+    sint64::encode_repeated(10, &h.negative_delta, out);
+    encoding::double::encode_repeated(11, &h.negative_count, out);
+    message::encode_repeated(12, &h.positive_span, out);
+    sint64::encode_repeated(13, &h.positive_delta, out);
+    encoding::double::encode_repeated(14, &h.positive_count, out);
+    if let Some(t) = &h.created_timestamp {
+        message::encode(15, t, out);
+    }
+    message::encode_repeated(16, &h.exemplars, out);
+}
+
+/// A varint straight into the `Vec` (prost's goes through `BufMut` a
+/// byte at a time, out of line: a third of an encode).
+#[inline]
+fn varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// The key and length of a message field of `len` bytes.
+#[inline]
+fn nested(out: &mut Vec<u8>, tag: u32, len: usize) {
+    varint(out, u64::from(tag << 3 | 2));
+    varint(out, len as u64);
 }
 
 /// The length of a message field of `len` bytes.
@@ -214,14 +360,43 @@ fn nested_len(tag: u32, len: usize) -> usize {
     encoding::key_len(tag) + encoding::encoded_len_varint(len as u64) + len
 }
 
+/// The length of an optional double field (tags below 16: a one-byte key).
+#[inline]
+fn double_len(value: Option<f64>) -> usize {
+    value.map_or(0, |_| 9)
+}
+
+#[inline]
+fn double(out: &mut Vec<u8>, tag: u32, value: Option<f64>) {
+    if let Some(v) = value {
+        varint(out, u64::from(tag << 3 | 1));
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+#[inline]
+fn uint64_len(tag: u32, value: Option<u64>) -> usize {
+    value.map_or(0, |v| {
+        encoding::key_len(tag) + encoding::encoded_len_varint(v)
+    })
+}
+
+#[inline]
+fn uint64(out: &mut Vec<u8>, tag: u32, value: Option<u64>) {
+    if let Some(v) = value {
+        varint(out, u64::from(tag << 3));
+        varint(out, v);
+    }
+}
+
 fn str_len(tag: u32, value: Option<&Str>) -> usize {
     value.map_or(0, |v| nested_len(tag, v.len()))
 }
 
+#[inline]
 fn str_field(tag: u32, value: Option<&Str>, out: &mut Vec<u8>) {
     if let Some(v) = value {
-        encoding::encode_key(tag, WireType::LengthDelimited, out);
-        encoding::encode_varint(v.len() as u64, out);
+        nested(out, tag, v.len());
         out.extend_from_slice(v.as_bytes());
     }
 }
