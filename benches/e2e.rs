@@ -733,7 +733,7 @@ async fn put_group(
     if answer.status.is_success() {
         return Ok(());
     }
-    let text = String::from_utf8_lossy(&answer.body[..answer.body.len().min(300)]);
+    let text = String::from_utf8_lossy(&answer.head[..answer.head.len().min(300)]);
     Err(format!(
         "PUT {path}: HTTP {}: {}",
         answer.status,
@@ -818,7 +818,7 @@ async fn scrape(conn: &mut load::Conn, accept: Format) -> Result<(Duration, usiz
         )
         .await?;
     if !answer.status.is_success() {
-        let text = String::from_utf8_lossy(&answer.body[..answer.body.len().min(300)]);
+        let text = String::from_utf8_lossy(&answer.head[..answer.head.len().min(300)]);
         return Err(format!(
             "GET /metrics: HTTP {}: {}",
             answer.status,
@@ -831,7 +831,7 @@ async fn scrape(conn: &mut load::Conn, accept: Format) -> Result<(Duration, usiz
             "GET /metrics for {accept} answered Content-Type {content_type:?}"
         ));
     }
-    Ok((answer.elapsed, answer.body.len()))
+    Ok((answer.elapsed, answer.len))
 }
 
 /// Scrapes `n` times per format and state on one connection; between the

@@ -260,6 +260,9 @@ pub async fn get_status(addr: SocketAddr, path: &str, timeout: Duration) -> Resu
         .unwrap_or_else(|_| Err(format!("no response in {timeout:?}")))
 }
 
+/// How much of an answer's body [`Conn::send`] keeps.
+pub const HEAD_BYTES: usize = 1024;
+
 /// One keep-alive connection for requests one after another, each read in
 /// full before the next: for what is not load (filling a server before it,
 /// timing scrapes), where the order matters and one request at a time
@@ -274,7 +277,10 @@ pub struct Conn {
 pub struct Answer {
     pub status: StatusCode,
     pub content_type: Option<String>,
-    pub body: Bytes,
+    /// The body's first [`HEAD_BYTES`] bytes, for messages.
+    pub head: Bytes,
+    /// The body's length.
+    pub len: usize,
     /// From sending the request (connecting included, if it had to) to the
     /// last byte of the body.
     pub elapsed: Duration,
@@ -321,13 +327,22 @@ impl Conn {
                 .headers()
                 .get(CONTENT_TYPE)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| chain(&e))?
-                .to_bytes();
-            Ok::<_, String>((s, status, content_type, body))
+            // Read to the end, keeping only the start: a scrape of tens of
+            // MB collected into one buffer cost the client more than some
+            // servers take to answer (a fresh allocation, page faults and a
+            // copy per scrape), and a message needs no more.
+            let mut body = response.into_body();
+            let mut head = Vec::new();
+            let mut len = 0;
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| chain(&e))?;
+                if let Some(data) = frame.data_ref() {
+                    len += data.len();
+                    let room = HEAD_BYTES.saturating_sub(head.len());
+                    head.extend_from_slice(&data[..data.len().min(room)]);
+                }
+            }
+            Ok::<_, String>((s, status, content_type, (Bytes::from(head), len)))
         };
         let (s, status, content_type, body) = tokio::time::timeout(timeout, attempt)
             .await
@@ -335,10 +350,12 @@ impl Conn {
             .map_err(|e| format!("{path}: {e}"))?;
         let elapsed = t0.elapsed();
         self.sender = Some(s);
+        let (head, len) = body;
         Ok(Answer {
             status,
             content_type,
-            body,
+            head,
+            len,
             elapsed,
         })
     }
