@@ -292,8 +292,9 @@ where
                         .and_then(|c| {
                             let body = c.to_bytes();
                             // Room for the grouping labels the transform
-                            // stage adds to every metric.
-                            let room = head.grouping.len();
+                            // stage adds to every metric, and for the
+                            // `instance=""` a group store adds.
+                            let room = head.grouping.len() + 1;
                             let families =
                                 codec::decode_with_room(head.format, body.clone(), &limits, room)?;
                             Ok(head.push(families, body))

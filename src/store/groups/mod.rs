@@ -211,8 +211,11 @@ struct State {
     groups: BTreeMap<GroupKey, Group>,
     /// Family name → its type and how many groups have it.
     types: HashMap<String, (MetricType, usize)>,
-    /// Every series stored → the group that has it.
-    series: HashMap<SeriesKey, GroupId, Hasher>,
+    /// Every series stored → the group that has it, and the push that
+    /// last stamped it (see [`index`]).
+    series: HashMap<SeriesKey, (GroupId, u64), Hasher>,
+    /// The last push's stamp.
+    stamp: u64,
     /// When each group that expires does.
     expiries: BTreeSet<(SystemTime, GroupKey)>,
     /// Changes with every change to what a scrape sees.
@@ -525,17 +528,12 @@ impl GroupStore {
                 .cloned()
                 .collect(),
         };
-        let mut buf = Vec::new();
-        let series: Vec<SeriesKey> = incoming
-            .iter()
-            .flat_map(|(name, f)| f.metric.iter().map(move |m| (name, m)))
-            .map(|(name, m)| series_key(&mut buf, name, &m.label).into())
-            .collect();
-        if let Err(why) = state.check(&key, &replaced, &incoming, &series) {
+        let series: usize = incoming.values().map(|f| f.metric.len()).sum();
+        if let Err(why) = state.check(&key, &replaced, &incoming) {
             state.note_failure(&self.config, &push.grouping, push.ttl, &key);
             return Err(StoreError::invalid(why));
         }
-        if let Err(why) = state.within_limits(&self.config, &key, &replaced, series.len()) {
+        if let Err(why) = state.within_limits(&self.config, &key, &replaced, series) {
             state.note_failure(&self.config, &push.grouping, push.ttl, &key);
             return Err(StoreError::limit_exceeded(why));
         }
@@ -552,10 +550,7 @@ impl GroupStore {
             .filter_map(|name| group.families.remove(name))
             .map(|stored| stored.family)
             .collect();
-        let types: Vec<(String, MetricType)> = incoming
-            .values()
-            .map(|f| (f.name().to_owned(), f.metric_type()))
-            .collect();
+        let pushed: Vec<String> = incoming.keys().cloned().collect();
         group
             .families
             .extend(incoming.into_iter().map(|(name, family)| {
@@ -576,8 +571,30 @@ impl GroupStore {
         if let Some(at) = expires {
             state.expiries.insert((at, key.clone()));
         }
-        state.forget(id, removed.iter());
-        state.remember(id, types, series);
+        // The pushed series, stamped, then the replaced ones this push did
+        // not stamp: a series pushed again keeps its entry, and a push of
+        // the same series as before allocates nothing in the index.
+        state.stamp += 1;
+        let stamp = state.stamp;
+        let State {
+            groups,
+            series,
+            types,
+            ..
+        } = &mut *state;
+        let group = &groups[&key];
+        let families = || pushed.iter().map(|name| &group.families[name].family);
+        // Types out, then in: a family may change its type in its group.
+        uncount_types(types, removed.iter());
+        count_types(types, families());
+        let kept = index(series, id, stamp, families());
+        // Every replaced series pushed again (a job pushing what it pushed
+        // last time): none to take out. (A series found is this group's
+        // and of a family pushed, so of one replaced.)
+        let old: usize = removed.iter().map(|f| f.metric.len()).sum();
+        if kept < old {
+            unindex(series, id, Some(stamp), removed.iter());
+        }
         state.generation += 1;
         Ok(())
     }
@@ -591,7 +608,6 @@ impl State {
         key: &GroupKey,
         replaced: &[String],
         incoming: &BTreeMap<String, MetricFamily>,
-        series: &[SeriesKey],
     ) -> Result<(), String> {
         for (name, family) in incoming {
             let own = self
@@ -610,8 +626,13 @@ impl State {
             }
         }
         let own_id = self.groups.get(key).map(|g| g.id);
-        for one in series {
-            if let Some(&owner) = self.series.get(one) {
+        let mut buf = Vec::new();
+        for (name, family) in incoming {
+            for metric in &family.metric {
+                let one = series_key(&mut buf, name, &metric.label);
+                let Some(&(owner, _)) = self.series.get(one) else {
+                    continue;
+                };
                 if Some(owner) != own_id {
                     let owner = self.groups.values().find(|g| g.id == owner);
                     return Err(format!(
@@ -674,34 +695,6 @@ impl State {
         }
     }
 
-    fn remember(&mut self, id: GroupId, types: Vec<(String, MetricType)>, series: Vec<SeriesKey>) {
-        for (name, kind) in types {
-            self.types.entry(name).or_insert((kind, 0)).1 += 1;
-        }
-        self.series.reserve(series.len());
-        for one in series {
-            self.series.insert(one, id);
-        }
-    }
-
-    fn forget<'a>(&mut self, id: GroupId, families: impl Iterator<Item = &'a MetricFamily>) {
-        let mut buf = Vec::new();
-        for family in families {
-            if let Some(entry) = self.types.get_mut(family.name()) {
-                entry.1 -= 1;
-                if entry.1 == 0 {
-                    self.types.remove(family.name());
-                }
-            }
-            for metric in &family.metric {
-                let series = series_key(&mut buf, family.name(), &metric.label);
-                if self.series.get(series) == Some(&id) {
-                    self.series.remove(series);
-                }
-            }
-        }
-    }
-
     /// Removes a group; whether there was one.
     fn remove(&mut self, key: &GroupKey) -> bool {
         let Some(group) = self.groups.remove(key) else {
@@ -710,7 +703,9 @@ impl State {
         if let Some(at) = group.expires {
             self.expiries.remove(&(at, key.clone()));
         }
-        self.forget(group.id, group.families.values().map(|f| &f.family));
+        let families = || group.families.values().map(|f| &f.family);
+        uncount_types(&mut self.types, families());
+        unindex(&mut self.series, group.id, None, families());
         true
     }
 
@@ -784,6 +779,85 @@ fn sorted_labels(labels: &[LabelPair]) -> Vec<(String, String)> {
         .collect();
     out.sort();
     out
+}
+
+/// Counts `families`, just stored in a group, in the type index.
+fn count_types<'a>(
+    types: &mut HashMap<String, (MetricType, usize)>,
+    families: impl Iterator<Item = &'a MetricFamily>,
+) {
+    for family in families {
+        let kind = family.metric_type();
+        types.entry(family.name().to_owned()).or_insert((kind, 0)).1 += 1;
+    }
+}
+
+/// Takes `families`, which a group no longer holds, out of the type index.
+fn uncount_types<'a>(
+    types: &mut HashMap<String, (MetricType, usize)>,
+    families: impl Iterator<Item = &'a MetricFamily>,
+) {
+    for family in families {
+        if let Some(entry) = types.get_mut(family.name()) {
+            entry.1 -= 1;
+            if entry.1 == 0 {
+                types.remove(family.name());
+            }
+        }
+    }
+}
+
+/// Adds the series of `families`, just stored in group `id`, to the
+/// series index, stamping each with `stamp`; a series the index has
+/// already (the group had it before) only gets the stamp. Returns how
+/// many it had.
+fn index<'a>(
+    series: &mut HashMap<SeriesKey, (GroupId, u64), Hasher>,
+    id: GroupId,
+    stamp: u64,
+    families: impl Iterator<Item = &'a MetricFamily>,
+) -> usize {
+    let mut buf = Vec::new();
+    let mut kept = 0;
+    for family in families {
+        series.reserve(family.metric.len());
+        for metric in &family.metric {
+            let one = series_key(&mut buf, family.name(), &metric.label);
+            match series.get_mut(one) {
+                Some(entry) => {
+                    *entry = (id, stamp);
+                    kept += 1;
+                }
+                None => {
+                    series.insert(one.into(), (id, stamp));
+                }
+            }
+        }
+    }
+    kept
+}
+
+/// Takes the series of `families`, which group `id` no longer holds, out
+/// of the series index: each one `id` owns, unless its stamp is `keep` (a
+/// series the same push stored again).
+fn unindex<'a>(
+    series: &mut HashMap<SeriesKey, (GroupId, u64), Hasher>,
+    id: GroupId,
+    keep: Option<u64>,
+    families: impl Iterator<Item = &'a MetricFamily>,
+) {
+    let mut buf = Vec::new();
+    for family in families {
+        for metric in &family.metric {
+            let one = series_key(&mut buf, family.name(), &metric.label);
+            if series
+                .get(one)
+                .is_some_and(|&(owner, stamp)| owner == id && Some(stamp) != keep)
+            {
+                series.remove(one);
+            }
+        }
+    }
 }
 
 /// Writes the [`SeriesKey`] of family `name`'s metric with `labels` (sorted
@@ -998,6 +1072,52 @@ mod tests {
             exposed(&store),
             "# TYPE x gauge\nx{instance=\"\",job=\"a\"} 2\n"
         );
+    }
+
+    #[tokio::test]
+    async fn a_push_keeps_the_series_it_pushes_again_and_frees_the_rest() {
+        let store = GroupStore::new();
+        // Group a owns m{instance="h",job="b"} and n{...}, through its
+        // body's labels (job overridden by the grouping, instance not).
+        let both = "m{instance=\"h\"} 1\nn{instance=\"h\"} 1\n";
+        store.write(push(PushMethod::Put, "a", both)).await.unwrap();
+        assert_eq!(store.series(), 2);
+        // Pushed again: m stays, n goes.
+        let again = "m{instance=\"h\"} 2\n";
+        store
+            .write(push(PushMethod::Put, "a", again))
+            .await
+            .unwrap();
+        assert_eq!(store.series(), 1);
+        store
+            .write(push(PushMethod::Post, "a", again))
+            .await
+            .unwrap();
+        assert_eq!(store.series(), 1);
+        // Another group b makes the same series when it sets job=a in
+        // its labels; the gateway would override it, here it is kept
+        // to meet a's series: n is free, m still a's.
+        let mut freed = push(PushMethod::Put, "b", "n{instance=\"h\"} 1\n");
+        let mut taken = push(PushMethod::Put, "c", "m{instance=\"h\"} 1\n");
+        for p in [&mut freed, &mut taken] {
+            for metric in p.families.iter_mut().flat_map(|f| &mut f.metric) {
+                for label in &mut metric.label {
+                    if label.name() == "job" {
+                        *label = LabelPair::new("job", "a");
+                    }
+                }
+            }
+        }
+        store.write(freed).await.unwrap();
+        let err = store.write(taken).await.unwrap_err();
+        assert!(err.to_string().contains("is already pushed"), "{err}");
+        assert_eq!(store.series(), 2);
+        // Deleting a frees m.
+        store
+            .write(push(PushMethod::Delete, "a", ""))
+            .await
+            .unwrap();
+        assert_eq!(store.series(), 1);
     }
 
     #[tokio::test]

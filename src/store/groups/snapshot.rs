@@ -15,9 +15,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::{series_key, sorted_labels, GroupStore, SeriesKey, State, StoredFamily};
+use super::{count_types, series_key, sorted_labels, GroupStore, State, StoredFamily};
 use crate::codec::{self, Limits};
-use crate::model::{LabelPair, MetricType};
+use crate::model::LabelPair;
 use crate::Format;
 
 const MAGIC: &[u8] = b"pushgate-groups 1\n";
@@ -205,8 +205,6 @@ fn parse(bytes: &[u8]) -> Result<State, String> {
         let key = sorted_labels(&labels);
         let mut group = state.new_group(labels);
         let mut stored = BTreeMap::new();
-        let mut types: Vec<(String, MetricType)> = Vec::new();
-        let mut series: Vec<SeriesKey> = Vec::new();
         let mut buf = Vec::new();
         for (mut family, pushed) in families.into_iter().zip(header.families) {
             let name = family.name().to_owned();
@@ -214,12 +212,17 @@ fn parse(bytes: &[u8]) -> Result<State, String> {
                 // Stored sorted; the index relies on it.
                 metric.label.sort_by(|a, b| a.name().cmp(b.name()));
                 let one = series_key(&mut buf, &name, &metric.label);
-                if state.series.contains_key(one) {
+                if state.series.insert(one.into(), (group.id, 0)).is_some() {
                     return Err(format!("{at}: series {name} is in two groups"));
                 }
-                series.push(one.into());
             }
-            types.push((name.clone(), family.metric_type()));
+            if state
+                .types
+                .get(&name)
+                .is_some_and(|&(kind, _)| kind != family.metric_type())
+            {
+                return Err(format!("{at}: family {name} has two types"));
+            }
             stored.insert(
                 name,
                 StoredFamily {
@@ -228,20 +231,11 @@ fn parse(bytes: &[u8]) -> Result<State, String> {
                 },
             );
         }
-        for (name, kind) in &types {
-            if state.types.get(name).is_some_and(|(k, _)| k != kind) {
-                return Err(format!("{at}: family {name} has two types"));
-            }
-        }
         let expires = header.expires.map(time);
         if let Some(at) = expires {
             state.expiries.insert((at, key.clone()));
         }
-        let (before, distinct) = (state.series.len(), series.len());
-        state.remember(group.id, types, series);
-        if state.series.len() != before + distinct {
-            return Err(format!("{at}: a series twice in a group"));
-        }
+        count_types(&mut state.types, stored.values().map(|f| &f.family));
         group.families = stored;
         group.pushed = header.pushed.map(time);
         group.failed = header.failed.map(time);
