@@ -932,16 +932,7 @@ fn groups_survive_a_restart_and_a_kill() {
     let before = groups_exposed(gateway.addr);
     #[cfg(unix)]
     {
-        let status = Command::new("kill")
-            .args(["-TERM", &gateway.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        assert!(
-            gateway.wait_timeout(WAIT).is_some_and(|s| s.success()),
-            "{}",
-            gateway.output()
-        );
+        stop(&mut gateway);
         assert!(
             gateway.output().contains("saved 1 groups"),
             "{}",
@@ -1148,20 +1139,26 @@ fn an_empty_persistence_file_means_none() {
     );
     #[cfg(unix)]
     {
-        let status = Command::new("kill")
-            .args(["-TERM", &gateway.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        assert!(
-            gateway.wait_timeout(WAIT).is_some_and(|s| s.success()),
-            "{}",
-            gateway.output()
-        );
+        stop(&mut gateway);
     }
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
     assert!(left.is_empty(), "files written: {left:?}");
+}
+
+/// Stops `gateway` with SIGTERM and asserts that it exited cleanly.
+#[cfg(unix)]
+fn stop(gateway: &mut Server) {
+    let status = Command::new("kill")
+        .args(["-TERM", &gateway.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        gateway.wait_timeout(WAIT).is_some_and(|s| s.success()),
+        "{}",
+        gateway.output()
+    );
 }
