@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use http::Request;
+use http::{Method, Request};
 use http_body_util::Full;
 use pushgate::gateway::PushGateway;
 use pushgate::store::MemoryStore;
@@ -16,7 +16,30 @@ use tower::ServiceExt;
 #[path = "support/payload.rs"]
 mod payload;
 
-fn push(c: &mut Criterion) {
+/// A push of `body` in `format`.
+fn push(method: Method, path: &str, format: Format, body: &Bytes) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", format.content_type())
+        .body(Full::new(body.clone()))
+        .unwrap()
+}
+
+/// Sends `req` through `gateway` and checks the 202.
+fn assert_accepted<S>(rt: &tokio::runtime::Runtime, gateway: &S, req: Request<Full<Bytes>>)
+where
+    S: tower::Service<
+            Request<Full<Bytes>>,
+            Response = http::Response<pushgate::gateway::GatewayBody>,
+        > + Clone,
+    S::Error: std::fmt::Debug,
+{
+    let response = rt.block_on(gateway.clone().oneshot(req)).unwrap();
+    assert_eq!(response.status(), http::StatusCode::ACCEPTED);
+}
+
+fn pushes(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -33,13 +56,8 @@ fn push(c: &mut Criterion) {
             group.throughput(Throughput::Bytes(body.len() as u64));
             group.bench_with_input(BenchmarkId::from_parameter(format), &body, |b, body| {
                 b.iter(|| {
-                    let req = Request::post("/metrics/job/bench/zone/z1")
-                        .header("content-type", format.content_type())
-                        .body(Full::new(body.clone()))
-                        .unwrap();
-                    let gw = gateway.clone();
-                    let response = rt.block_on(async move { gw.oneshot(req).await.unwrap() });
-                    assert_eq!(response.status(), http::StatusCode::ACCEPTED);
+                    let req = push(Method::POST, "/metrics/job/bench/zone/z1", format, body);
+                    assert_accepted(&rt, &gateway, req);
                 })
             });
         }
@@ -97,13 +115,13 @@ fn pushgateway(c: &mut Criterion) {
             .build()
             .unwrap();
         let put = |k: usize| {
-            let req = Request::put(format!("/metrics/job/bench/conn/c{k}"))
-                .header("content-type", format.content_type())
-                .body(Full::new(body.clone()))
-                .unwrap();
-            let gw = gateway.clone();
-            let response = rt.block_on(async move { gw.oneshot(req).await.unwrap() });
-            assert_eq!(response.status(), http::StatusCode::ACCEPTED);
+            let req = push(
+                Method::PUT,
+                &format!("/metrics/job/bench/conn/c{k}"),
+                format,
+                &body,
+            );
+            assert_accepted(&rt, &gateway, req);
         };
         (0..GROUPS).for_each(put);
         group.throughput(Throughput::Bytes(body.len() as u64));
@@ -145,6 +163,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(std::time::Duration::from_millis(500))
         .measurement_time(std::time::Duration::from_secs(2));
-    targets = push, stages, pushgateway
+    targets = pushes, stages, pushgateway
 }
 criterion_main!(benches);

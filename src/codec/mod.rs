@@ -186,7 +186,8 @@ pub(crate) fn encode_part(
     part: Part,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    match format {
+    let start = out.len();
+    let result = match format {
         Format::Protobuf => {
             protobuf::encode_part(family, part, out);
             Ok(())
@@ -197,7 +198,9 @@ pub(crate) fn encode_part(
             other,
             "only text, OpenMetrics and protobuf are encoded in parts",
         )),
-    }
+    };
+    // Nothing of a family that cannot be encoded stays behind.
+    result.inspect_err(|_| out.truncate(start))
 }
 
 /// Appends one family made of `head` and the `metrics` parts

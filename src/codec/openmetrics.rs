@@ -1824,8 +1824,7 @@ pub(crate) fn encode_part(
     part: super::Part,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    let start = out.len();
-    encode_family_part(family, Some(part), out).inspect_err(|_| out.truncate(start))
+    encode_family_part(family, Some(part), out)
 }
 
 fn encode_family(mf: &MetricFamily, out: &mut Vec<u8>) -> Result<(), EncodeError> {

@@ -1268,8 +1268,7 @@ pub(crate) fn encode_part(
     part: super::Part,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    let start = out.len();
-    write_family_part(family, Some(part), out).inspect_err(|_| out.truncate(start))
+    write_family_part(family, Some(part), out)
 }
 
 fn write_family(mf: &MetricFamily, out: &mut Vec<u8>) -> Result<(), EncodeError> {
